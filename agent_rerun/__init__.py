@@ -1,0 +1,80 @@
+"""agent-rerun: make one LLM step reproducible and attributable.
+
+``capture`` turns a step record into a signed rerun.json v0.1 bundle and
+``verify`` checks a replay against it in pure software. Importing this package
+loads no signing backend, keyring or PKCS#11 module, and scans no plugins.
+"""
+
+from agent_rerun._version import __version__
+from agent_rerun.canonical import jcs_bytes, sha256_hex, sha256_of_jcs
+from agent_rerun.capture import CaptureOptions, capture, sign_bundle
+from agent_rerun.embedding import cosine, decode_embedding, encode_embedding
+from agent_rerun.errors import InputError, RerunError, SignerError, ValidationError
+from agent_rerun.schema import (
+    ActualRecord,
+    Bundle,
+    Signature,
+    StepRecord,
+    ToleranceLevel,
+    validate_actual_record,
+    validate_bundle,
+    validate_step_record,
+)
+from agent_rerun.signature import KeyPair, generate_key_pair
+from agent_rerun.signer import (
+    InMemorySigner,
+    KeyInfo,
+    Signer,
+    SignerBase,
+    generate_key,
+    installed_schemes,
+    list_keys,
+    load_signer,
+)
+from agent_rerun.verify import (
+    SignerInfo,
+    VerifyResult,
+    verify,
+    verify_bundle_signature,
+    verify_files,
+)
+
+__all__ = [
+    "ActualRecord",
+    "Bundle",
+    "CaptureOptions",
+    "InMemorySigner",
+    "InputError",
+    "KeyInfo",
+    "KeyPair",
+    "RerunError",
+    "Signature",
+    "Signer",
+    "SignerBase",
+    "SignerError",
+    "SignerInfo",
+    "StepRecord",
+    "ToleranceLevel",
+    "ValidationError",
+    "VerifyResult",
+    "__version__",
+    "capture",
+    "cosine",
+    "decode_embedding",
+    "encode_embedding",
+    "generate_key",
+    "generate_key_pair",
+    "installed_schemes",
+    "jcs_bytes",
+    "list_keys",
+    "load_signer",
+    "sha256_hex",
+    "sha256_of_jcs",
+    "sign_bundle",
+    "validate_actual_record",
+    "validate_bundle",
+    "validate_step_record",
+    "verify",
+    "verify_bundle_signature",
+    "verify_files",
+]

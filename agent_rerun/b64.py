@@ -1,0 +1,35 @@
+"""Strict base64: one spelling per byte string.
+
+Lenient decoders accept whitespace, missing padding and non-zero trailing bits,
+so one signature can be written many ways; an envelope whose bytes can change
+without breaking its signature invites confusion about what was signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+
+class Base64Error(ValueError):
+    """The text is not canonical standard base64."""
+
+
+def decode_strict(text: str) -> bytes:
+    """Decode standard, padded, canonical base64 or raise ``Base64Error``."""
+    if not isinstance(text, str):
+        raise Base64Error("must be a base64 string")
+    if not text.isascii():
+        raise Base64Error("is not base64 (non-ASCII characters)")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Base64Error("is not valid padded standard base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise Base64Error("is not canonical base64 (it re-encodes differently)")
+    return raw
+
+
+def encode(data: bytes) -> str:
+    """Standard padded base64 as ASCII text."""
+    return base64.b64encode(data).decode("ascii")

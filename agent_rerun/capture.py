@@ -1,0 +1,93 @@
+"""Step record -> bundle: hash the inputs, pin the parameters, sign if asked."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agent_rerun.canonical import sha256_of_jcs
+from agent_rerun.errors import SignerError
+from agent_rerun.schema import RERUN_VERSION, Bundle, validate_bundle, validate_step_record
+from agent_rerun.signature import (
+    SignatureError,
+    check_ed25519,
+    signature_block,
+    signing_payload,
+)
+from agent_rerun.signer import InMemorySigner, Signer
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How to sign a captured bundle: a ``signer`` (any backend), or a raw 32-byte
+    ``signing_key`` as in the published package. Neither means unsigned."""
+
+    signing_key: bytes | None = None
+    signer: Signer | None = None
+
+
+def capture(step: Any, opts: CaptureOptions | None = None) -> Bundle:
+    """Build a ``rerun.json`` v0.1 bundle from a step record, signed when ``opts`` says so.
+
+    Raises ``ValidationError`` naming the field when the step record is invalid,
+    and ``SignerError`` when signing fails.
+    """
+    opts = opts or CaptureOptions()
+    if opts.signing_key is not None and opts.signer is not None:
+        raise ValueError("give CaptureOptions either signing_key or signer, not both")
+    validate_step_record(step)
+    bundle = bundle_from_step(step)
+    validate_bundle(bundle)
+    if opts.signer is not None:
+        return sign_bundle(bundle, opts.signer)
+    if opts.signing_key is not None:
+        return sign_bundle(bundle, opts.signing_key)
+    return bundle
+
+
+def bundle_from_step(step: Mapping[str, Any]) -> Bundle:
+    """The unsigned bundle for an already validated step record."""
+    inputs = step["inputs"]
+    hashed_inputs = {
+        "system_prompt_sha256": sha256_of_jcs(inputs["system_prompt"]),
+        "messages_sha256": sha256_of_jcs(inputs["messages"]),
+    }
+    if "tools" in inputs:
+        hashed_inputs["tools_sha256"] = sha256_of_jcs(inputs["tools"])
+    expected_in = step["expected"]
+    expected: dict[str, Any] = {}
+    if expected_in.get("transcript") is not None:
+        expected["transcript_sha256"] = sha256_of_jcs(expected_in["transcript"])
+    if "semantic_embedding" in expected_in:
+        expected["semantic_embedding"] = expected_in["semantic_embedding"]
+    return {
+        "rerun_version": RERUN_VERSION,
+        "model": copy.deepcopy(step["model"]),
+        "sampling": copy.deepcopy(step["sampling"]),
+        "inputs": hashed_inputs,
+        "runtime": copy.deepcopy(step["runtime"]),
+        "expected": expected,
+        "tolerance": copy.deepcopy(step["tolerance"]),
+    }
+
+
+def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:
+    """Return a copy of ``bundle`` signed by ``signer`` (replacing any signature).
+
+    ``signer`` is any :class:`~agent_rerun.signer.Signer`, or a raw 32-byte
+    private key. The signature is checked in software before it is attached,
+    so a faulty token or plugin cannot produce a bundle that fails later.
+    """
+    if isinstance(signer, (bytes, bytearray)):
+        signer = InMemorySigner(bytes(signer))
+    unsigned = {key: value for key, value in bundle.items() if key != "signature"}
+    payload = signing_payload(unsigned)
+    public_key = bytes(signer.public_key)
+    signature = bytes(signer.sign(payload))
+    try:
+        check_ed25519(public_key, signature, payload)
+    except SignatureError as exc:
+        raise SignerError(f"the signer produced an unusable signature: {exc}") from None
+    return {**unsigned, "signature": signature_block(public_key, signature)}

@@ -1,0 +1,154 @@
+"""``rerun capture`` and ``rerun sign``: write bundles, signed by any key URI."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent_rerun.cli.common import EXIT_FAILED, fail, prompt_if_interactive, reports_errors
+
+
+@click.command("capture")
+@click.argument("steps", nargs=-1, required=True, metavar="STEP...")
+@click.option("-o", "--output", "output", required=True, metavar="OUT",
+              help="Bundle file ('-' for stdout), or a folder when capturing several steps.")
+@click.option("--key", "key_uri", metavar="URI",
+              help="Key to sign with: a path, file:, keyring: or pkcs11: URI "
+                   "(default: [sign] key in the config file).")
+@click.option("--unsigned", is_flag=True, help="Do not sign, even if the config names a key.")
+@reports_errors
+def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
+                    unsigned: bool) -> None:
+    """Turn step records (JSON) into rerun.json v0.1 bundles.
+
+    With several STEP files (or an existing folder as OUT) each bundle is
+    written to OUT/<step name>.rr, all signed in one key session.
+    """
+    from agent_rerun.capture import CaptureOptions
+    from agent_rerun.errors import InputError, ValidationError
+
+    batch = len(steps) > 1 or Path(output).is_dir()
+    if batch and output == "-":
+        fail("several steps need a folder for -o, not '-'")
+    targets = _batch_targets(steps, Path(output)) if batch else [(steps[0], output)]
+    failures = 0
+    with _signer_for(key_uri, unsigned) as signer:
+        options = CaptureOptions(signer=signer)
+        for step_path, out_path in _progress(targets, enabled=batch):
+            try:
+                bundle = capture_file(step_path, options)
+            except (InputError, ValidationError) as exc:
+                if not batch:
+                    raise
+                failures += 1  # reported per step; the batch goes on
+                click.echo(f"rerun: error: {exc}", err=True)
+                continue
+            write_bundle(bundle, out_path)
+    if failures:
+        fail(f"{failures} of {len(targets)} steps could not be captured", EXIT_FAILED)
+
+
+@click.command("sign")
+@click.argument("bundle_path", metavar="BUNDLE")
+@click.option("--key", "key_uri", metavar="URI",
+              help="Key to sign with (default: [sign] key in the config file).")
+@click.option("-o", "--output", "output", metavar="OUT",
+              help="Where to write the signed bundle (default: replace BUNDLE atomically).")
+@reports_errors
+def sign_command(bundle_path: str, key_uri: str | None, output: str | None) -> None:
+    """Sign or re-sign an existing bundle, replacing any signature."""
+    from agent_rerun.capture import sign_bundle
+    from agent_rerun.errors import ValidationError
+    from agent_rerun.ijson import load_json_file
+    from agent_rerun.schema import validate_bundle
+
+    bundle = load_json_file(bundle_path, "bundle")
+    try:
+        validate_bundle(bundle)
+    except ValidationError as exc:
+        raise ValidationError(f"{bundle_path}: {exc}") from None
+    with _signer_for(key_uri, unsigned=False) as signer:
+        if signer is None:
+            fail("no key to sign with: pass --key URI or set [sign] key in the config file")
+        signed = sign_bundle(bundle, signer)
+    write_bundle(signed, output or bundle_path)
+
+
+def write_bundle(bundle: Any, out_path: str) -> None:
+    """Write the JCS bytes exactly (no newline); atomically unless stdout."""
+    from agent_rerun.atomic import write_atomic
+    from agent_rerun.canonical import jcs_bytes
+
+    data = jcs_bytes(bundle)
+    if out_path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    write_atomic(out_path, data, mode=0o644)
+
+
+def capture_file(step_path: str, options: Any) -> Any:
+    """Read, validate and capture one step file; errors name the file and the field."""
+    from agent_rerun.capture import capture
+    from agent_rerun.errors import ValidationError
+    from agent_rerun.ijson import load_json_file
+
+    step = load_json_file(step_path, "step record")
+    try:
+        return capture(step, options)
+    except ValidationError as exc:
+        shown = "<stdin>" if step_path == "-" else step_path
+        raise ValidationError(f"{shown}: {exc}") from None
+
+
+def _batch_targets(steps: tuple[str, ...], folder: Path) -> list[tuple[str, str]]:
+    if "-" in steps:
+        fail("stdin ('-') can only be captured on its own")
+    folder.mkdir(parents=True, exist_ok=True)
+    targets: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for step in steps:
+        name = Path(step).stem + ".rr"
+        if name in seen:
+            fail(f"{step} and {seen[name]} would both be written to {folder / name}")
+        seen[name] = step
+        targets.append((step, os.fspath(folder / name)))
+    return targets
+
+
+@contextlib.contextmanager
+def _signer_for(key_uri: str | None, unsigned: bool) -> Iterator[Any]:
+    if unsigned:
+        if key_uri:
+            fail("--unsigned and --key contradict each other")
+        yield None
+        return
+    if key_uri is None:
+        from agent_rerun.config import load_config
+
+        key_uri = load_config().sign_key
+    if key_uri is None:
+        yield None
+        return
+    from agent_rerun.signer import closing_signer, load_signer
+
+    signer = load_signer(key_uri, prompt=prompt_if_interactive())
+    with closing_signer(signer):
+        yield signer
+
+
+def _progress(items: list[tuple[str, str]], *, enabled: bool) -> Iterator[tuple[str, str]]:
+    """A progress bar on a terminal for batches; plain iteration in pipes and logs."""
+    if not (enabled and sys.stderr.isatty()):
+        yield from items
+        return
+    with click.progressbar(items, label="capturing", file=sys.stderr) as bar:
+        yield from bar
+
+

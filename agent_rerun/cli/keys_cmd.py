@@ -1,0 +1,133 @@
+"""``rerun keygen``, ``rerun pubkey`` and ``rerun keys list``: keys without exposing them.
+
+Every command goes through the backend registry, so the same commands work for
+files, keyrings and tokens. Output is public information only: URI, public key
+and fingerprint. Passphrases come from ``RERUN_KEY_PASSPHRASE`` or a prompt on a
+terminal, never from an argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+
+import click
+
+from agent_rerun.cli.common import prompt_if_interactive, reports_errors, warn
+
+
+@contextlib.contextmanager
+def key_warnings_on_stderr() -> Iterator[None]:
+    """Show each key warning (e.g. loose file permissions) as one ``rerun: warning:`` line.
+
+    Python's default display spends two lines and a source path on it; capture
+    and sign should wrap their key loading in this too.
+    """
+    from agent_rerun.keyfile import KeyPermissionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", KeyPermissionWarning)
+        original = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: object = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, KeyPermissionWarning):
+                warn(str(message))
+            else:
+                original(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+        warnings.showwarning = show
+        yield
+
+
+def _print_key(uri: str, public_key: bytes, description: str = "") -> None:
+    from agent_rerun.pubkey import b64_public_key, fingerprint
+
+    click.echo(f"key:          {uri}")
+    click.echo(f"public key:   {b64_public_key(public_key)}")
+    click.echo(f"fingerprint:  {fingerprint(public_key)}")
+    if description:
+        click.echo(f"description:  {description}")
+
+
+@click.command("keygen")
+@click.argument("uri")
+@click.option("--force", is_flag=True, help="Replace an existing key (written in full first).")
+@reports_errors
+def keygen_command(uri: str, force: bool) -> None:
+    """Create a new Ed25519 key at URI and print its public key.
+
+    URI is a file path (or file:PATH), keyring:NAME or pkcs11:... . A file key
+    is encrypted when RERUN_KEY_PASSPHRASE is set or a passphrase is typed at
+    the prompt (leave it empty for an unencrypted key).
+    """
+    from agent_rerun.signer import generate_key
+
+    with key_warnings_on_stderr():
+        info = generate_key(uri, force=force, prompt=prompt_if_interactive())
+    _print_key(info.uri, info.public_key, info.description)
+
+
+@click.command("pubkey")
+@click.argument("uri")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "ssh", "base64"]),
+    default="text",
+    show_default=True,
+    help="text: URI, key and fingerprint; ssh: an OpenSSH public key line; base64: the raw key.",
+)
+@reports_errors
+def pubkey_command(uri: str, output_format: str) -> None:
+    """Print the public key of the key at URI (never the private key)."""
+    from agent_rerun.pubkey import b64_public_key, ssh_public_key_line
+    from agent_rerun.signer import closing_signer, load_signer
+
+    with key_warnings_on_stderr():
+        signer = load_signer(uri, prompt=prompt_if_interactive())
+    with closing_signer(signer) as opened:
+        public_key = opened.public_key
+    if output_format == "ssh":
+        click.echo(ssh_public_key_line(public_key))
+    elif output_format == "base64":
+        click.echo(b64_public_key(public_key))
+    else:
+        _print_key(_display_uri(uri), public_key)
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Inspect keys held by a backend."""
+
+
+@keys_group.command("list")
+@click.argument("uri")
+@reports_errors
+def list_command(uri: str) -> None:
+    """List the keys a backend holds at URI (a keyring service, a token, a key file)."""
+    from agent_rerun.signer import list_keys
+
+    with key_warnings_on_stderr():
+        infos = list_keys(uri, prompt=prompt_if_interactive())
+    if not infos:
+        click.echo(f"no keys at {_display_uri(uri)}", err=True)
+        return
+    for index, info in enumerate(infos):
+        if index:
+            click.echo("")
+        _print_key(info.uri, info.public_key, info.description)
+
+
+def _display_uri(uri: str) -> str:
+    """The URI as typed, minus any PIN a PKCS#11 URI carries inline."""
+    import re
+
+    return re.sub(r"(pin-value=)[^;?&]*", r"\1<redacted>", uri)

@@ -1,0 +1,75 @@
+"""Embeddings as bundles carry them: little-endian float32, concatenated, base64.
+
+Verify never runs a model: both sides arrive as precomputed vectors, and only
+their cosine is compared against the bundle's threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from collections.abc import Sequence
+from operator import mul
+
+from agent_rerun.b64 import Base64Error, decode_strict, encode
+
+
+class EmbeddingError(ValueError):
+    """The embedding text is not a usable float32 vector.
+
+    ``code`` is the verify error code it maps to: ``InvalidEmbedding`` (not
+    base64 float32 data), ``NonFiniteEmbedding`` or ``ZeroEmbedding``.
+    """
+
+    def __init__(self, message: str, code: str = "InvalidEmbedding") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def encode_embedding(values: Sequence[float]) -> str:
+    """Pack floats as little-endian float32 and base64 them."""
+    packed = array("f", values)
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return encode(packed.tobytes())
+
+
+def decode_embedding(text: str) -> list[float]:
+    """Unpack a base64 float32 embedding into Python floats, strictly checked."""
+    return list(decode_embedding_strict(text))
+
+
+def decode_embedding_strict(text: str) -> array[float]:
+    """Decode and check an embedding: canonical base64, whole float32s, finite, not all zero."""
+    try:
+        raw = decode_strict(text)
+    except Base64Error as exc:
+        raise EmbeddingError(str(exc)) from None
+    if not raw:
+        raise EmbeddingError("is empty (no dimensions)")
+    if len(raw) % 4:
+        raise EmbeddingError(f"has {len(raw)} bytes, not a whole number of float32 values")
+    values = array("f")
+    values.frombytes(raw)
+    if sys.byteorder == "big":
+        values.byteswap()
+    if not all(map(math.isfinite, values)):
+        raise EmbeddingError("holds a NaN or infinite value", "NonFiniteEmbedding")
+    if not any(values):
+        raise EmbeddingError(
+            "is the zero vector, which has no direction to compare", "ZeroEmbedding"
+        )
+    return values
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two equal-length, non-zero vectors."""
+    if len(a) != len(b):
+        raise ValueError(f"dimension mismatch: {len(a)} vs {len(b)}")
+    norm_a = math.sqrt(sum(map(mul, a, a)))
+    norm_b = math.sqrt(sum(map(mul, b, b)))
+    if norm_a == 0 or norm_b == 0:
+        raise ValueError("cosine of a zero vector is undefined")
+    similarity = sum(map(mul, a, b)) / (norm_a * norm_b)
+    return max(-1.0, min(1.0, similarity))

@@ -1,0 +1,95 @@
+"""Reading JSON files as I-JSON (RFC 7493), naming the file and the place of any fault.
+
+Python's json module silently keeps the last of duplicate keys, accepts NaN
+and Infinity, and returns lone surrogates and huge integers. Another reader
+would see a different document than ours, so each of those is refused here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from agent_rerun.errors import InputError, ValidationError
+from agent_rerun.jsonvalue import MAX_SAFE_INTEGER, Marker, check_json_value
+
+
+def load_json_file(path: str | os.PathLike[str], label: str = "") -> Any:
+    """Read and parse ``path`` (``-`` is stdin) as I-JSON; raise ``InputError`` on any fault."""
+    name = os.fspath(path)
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read()
+            name = "<stdin>"
+        else:
+            with open(name, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    return loads_ijson(data, name, label)
+
+
+def loads_ijson(data: bytes | str, name: str = "<input>", label: str = "") -> Any:
+    """Parse bytes or text as I-JSON; errors start with ``name`` and the place."""
+    what = f"{name}" + (f" ({label})" if label else "")
+    if isinstance(data, bytes):
+        if data.startswith(b"\xef\xbb\xbf"):
+            raise InputError(f"{what}: starts with a UTF-8 byte-order mark, which JSON forbids")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{what}: byte {exc.start}: not valid UTF-8") from None
+    else:
+        text = data
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_refuse_constant,
+            parse_int=_safe_int,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{what}: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{what}: nested too deeply to read") from None
+    try:
+        check_json_value(value, "$")
+    except ValidationError as exc:
+        raise InputError(f"{what}: at {exc.path}: {exc.reason}") from None
+    return value
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> Any:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                # Keep the (first) parsed object's shape; the walk reports the place.
+                result[key] = Marker(f"duplicate object key {key!r}")
+                return result
+            seen.add(key)
+    return result
+
+
+def _refuse_constant(token: str) -> Marker:
+    return Marker(f"{token} is not a JSON number")
+
+
+def _safe_int(token: str) -> int | Marker:
+    if len(token) > 17:  # cheap pre-check; 2**53 - 1 has 16 digits
+        return Marker(f"integer {token[:20]}... is outside +/-(2**53 - 1)")
+    value = int(token)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return Marker(f"integer {token} is outside +/-(2**53 - 1)")
+    return value
+
+
+def _finite_float(token: str) -> float | Marker:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        return Marker(f"number {token[:24]} overflows to infinity")
+    return value

@@ -1,0 +1,253 @@
+"""Strict validation of step records, bundles and actual records (rerun.json v0.1).
+
+Every level rejects unknown keys: a bundle that carries a field its signer
+never saw, or a verifier silently ignores, is a bundle two parties read
+differently. Each failure is a ``ValidationError`` whose path names the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from agent_rerun.errors import ValidationError
+from agent_rerun.jsonvalue import MAX_SAFE_INTEGER, check_json_value
+
+RERUN_VERSION = "0.1"
+TOLERANCE_LEVELS = ("byte", "semantic", "structural")
+RUNTIME_CLASSES = ("cloud", "local-vllm", "local-transformers")
+_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+# Public aliases matching the published package's type names; the values are plain dicts.
+StepRecord = dict[str, Any]
+Bundle = dict[str, Any]
+ActualRecord = dict[str, Any]
+Signature = dict[str, Any]
+ToleranceLevel = str
+
+
+def validate_step_record(step: Any) -> StepRecord:
+    """Check a step record (what ``capture`` reads) and return it unchanged."""
+    check_json_value(step, "step")
+    obj = _object(step, "step", required={"model", "sampling", "inputs", "runtime",
+                                          "expected", "tolerance"})
+    _model(obj["model"], "step.model")
+    _sampling(obj["sampling"], "step.sampling")
+    inputs = _object(obj["inputs"], "step.inputs", required={"system_prompt", "messages"},
+                     optional={"tools"})
+    _string(inputs["system_prompt"], "step.inputs.system_prompt")
+    _array(inputs["messages"], "step.inputs.messages")
+    if "tools" in inputs:
+        _array(inputs["tools"], "step.inputs.tools")
+    _runtime(obj["runtime"], "step.runtime")
+    expected = _object(obj["expected"], "step.expected",
+                       optional={"transcript", "semantic_embedding"})
+    if "semantic_embedding" in expected:
+        _embedding(expected["semantic_embedding"], "step.expected.semantic_embedding")
+    tolerance = _tolerance(obj["tolerance"], "step.tolerance")
+    level = tolerance["level"]
+    if level == "byte" and expected.get("transcript") is None:
+        raise ValidationError("byte tolerance needs expected.transcript", "step.expected")
+    if level == "semantic":
+        if "semantic_embedding" not in expected:
+            raise ValidationError("semantic tolerance needs expected.semantic_embedding",
+                                  "step.expected")
+        if "threshold" not in tolerance:
+            raise ValidationError("semantic tolerance needs a threshold", "step.tolerance")
+    return step  # type: ignore[no-any-return]
+
+
+def validate_bundle(bundle: Any) -> Bundle:
+    """Check a bundle (what ``capture`` writes) and return it unchanged."""
+    check_json_value(bundle, "bundle")
+    obj = _object(bundle, "bundle",
+                  required={"rerun_version", "model", "sampling", "inputs", "runtime",
+                            "expected", "tolerance"},
+                  optional={"signature"})
+    if obj["rerun_version"] != RERUN_VERSION:
+        raise ValidationError(f"must be exactly {RERUN_VERSION!r}, got {obj['rerun_version']!r}",
+                              "bundle.rerun_version")
+    _model(obj["model"], "bundle.model")
+    _sampling(obj["sampling"], "bundle.sampling")
+    inputs = _object(obj["inputs"], "bundle.inputs",
+                     required={"system_prompt_sha256", "messages_sha256"},
+                     optional={"tools_sha256"})
+    for key, value in inputs.items():
+        _hash(value, f"bundle.inputs.{key}")
+    _runtime(obj["runtime"], "bundle.runtime")
+    expected = _object(obj["expected"], "bundle.expected",
+                       optional={"transcript_sha256", "semantic_embedding"})
+    if "transcript_sha256" in expected:
+        _hash(expected["transcript_sha256"], "bundle.expected.transcript_sha256")
+    if "semantic_embedding" in expected:
+        _string(expected["semantic_embedding"], "bundle.expected.semantic_embedding")
+    tolerance = _tolerance(obj["tolerance"], "bundle.tolerance")
+    level = tolerance["level"]
+    if level == "byte" and "transcript_sha256" not in expected:
+        raise ValidationError("byte tolerance needs expected.transcript_sha256",
+                              "bundle.expected")
+    if level == "semantic":
+        if "semantic_embedding" not in expected:
+            raise ValidationError("semantic tolerance needs expected.semantic_embedding",
+                                  "bundle.expected")
+        if "threshold" not in tolerance:
+            raise ValidationError("semantic tolerance needs a threshold", "bundle.tolerance")
+    if "signature" in obj:
+        signature = _object(obj["signature"], "bundle.signature",
+                            required={"alg", "pubkey", "sig"})
+        if signature["alg"] != "ed25519":
+            raise ValidationError(f"must be exactly 'ed25519', got {signature['alg']!r}",
+                                  "bundle.signature.alg")
+        _string(signature["pubkey"], "bundle.signature.pubkey")
+        _string(signature["sig"], "bundle.signature.sig")
+    return bundle  # type: ignore[no-any-return]
+
+
+def validate_actual_record(actual: Any) -> ActualRecord:
+    """Check an actual record (what ``verify`` reads beside a bundle) and return it."""
+    check_json_value(actual, "actual")
+    obj = _object(actual, "actual", required={"inputs", "output"}, optional={"runtime"})
+    inputs = _object(obj["inputs"], "actual.inputs", required={"system_prompt", "messages"},
+                     optional={"tools"})
+    _string(inputs["system_prompt"], "actual.inputs.system_prompt")
+    _array(inputs["messages"], "actual.inputs.messages")
+    if "tools" in inputs:
+        _array(inputs["tools"], "actual.inputs.tools")
+    output = _object(obj["output"], "actual.output", optional={"transcript", "embedding"})
+    if "embedding" in output:
+        _string(output["embedding"], "actual.output.embedding")
+    if "runtime" in obj:
+        runtime = _object(obj["runtime"], "actual.runtime", optional={"fingerprint"})
+        if "fingerprint" in runtime:
+            _string(runtime["fingerprint"], "actual.runtime.fingerprint")
+    return actual  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------ pieces
+
+
+def _model(value: Any, path: str) -> None:
+    model = _object(value, path, required={"vendor", "id"}, optional={"fingerprint"})
+    _string(model["vendor"], f"{path}.vendor", non_empty=True)
+    _string(model["id"], f"{path}.id", non_empty=True)
+    if "fingerprint" in model:
+        _string(model["fingerprint"], f"{path}.fingerprint")
+
+
+def _sampling(value: Any, path: str) -> None:
+    sampling = _object(value, path, required={"temperature", "top_p"},
+                       optional={"seed", "max_tokens"})
+    _number(sampling["temperature"], f"{path}.temperature")
+    _number(sampling["top_p"], f"{path}.top_p")
+    if "seed" in sampling:
+        _integer(sampling["seed"], f"{path}.seed")
+    if "max_tokens" in sampling:
+        _integer(sampling["max_tokens"], f"{path}.max_tokens")
+        if sampling["max_tokens"] < 1:
+            raise ValidationError("must be a positive integer", f"{path}.max_tokens")
+
+
+def _runtime(value: Any, path: str) -> None:
+    runtime = _object(value, path, required={"class"}, optional={"tool_versions"})
+    if runtime["class"] not in RUNTIME_CLASSES:
+        raise ValidationError(f"must be one of {', '.join(RUNTIME_CLASSES)}; "
+                              f"got {runtime['class']!r}", f"{path}.class")
+    if "tool_versions" in runtime:
+        versions = _object(runtime["tool_versions"], f"{path}.tool_versions", any_keys=True)
+        for name, version in versions.items():
+            _string(version, f"{path}.tool_versions.{name}")
+
+
+def _tolerance(value: Any, path: str) -> Mapping[str, Any]:
+    tolerance = _object(value, path, required={"level"}, optional={"threshold"})
+    if tolerance["level"] not in TOLERANCE_LEVELS:
+        raise ValidationError(f"must be one of {', '.join(TOLERANCE_LEVELS)}; "
+                              f"got {tolerance['level']!r}", f"{path}.level")
+    if "threshold" in tolerance:
+        threshold = tolerance["threshold"]
+        _number(threshold, f"{path}.threshold")
+        if not -1 <= threshold <= 1:
+            raise ValidationError(f"must lie in [-1, 1] (a cosine); got {threshold!r}",
+                                  f"{path}.threshold")
+    return tolerance
+
+
+def _embedding(value: Any, path: str) -> None:
+    from agent_rerun.embedding import EmbeddingError, decode_embedding_strict
+
+    _string(value, path)
+    try:
+        decode_embedding_strict(value)
+    except EmbeddingError as exc:
+        raise ValidationError(str(exc), path) from None
+
+
+def _object(
+    value: Any,
+    path: str,
+    *,
+    required: set[str] | frozenset[str] = frozenset(),
+    optional: set[str] | frozenset[str] = frozenset(),
+    any_keys: bool = False,
+) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"must be an object, got {_kind(value)}", path)
+    if not any_keys:
+        unknown = value.keys() - required - optional
+        if unknown:
+            names = ", ".join(sorted(repr(k) for k in unknown))
+            raise ValidationError(f"unknown field {names}", path)
+    missing = required - value.keys()
+    if missing:
+        names = ", ".join(sorted(missing))
+        raise ValidationError(f"missing required field {names}", path)
+    return value
+
+
+def _string(value: Any, path: str, *, non_empty: bool = False) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(f"must be a string, got {_kind(value)}", path)
+    if non_empty and not value:
+        raise ValidationError("must be a non-empty string", path)
+
+
+def _array(value: Any, path: str) -> None:
+    if not isinstance(value, list):
+        raise ValidationError(f"must be an array, got {_kind(value)}", path)
+
+
+def _number(value: Any, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"must be a number, got {_kind(value)}", path)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError(f"must be finite, got {value!r}", path)
+
+
+def _integer(value: Any, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"must be an integer, got {_kind(value)}", path)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise ValidationError("must lie within +/-(2**53 - 1)", path)
+
+
+def _hash(value: Any, path: str) -> None:
+    if not isinstance(value, str) or not _HASH.fullmatch(value):
+        raise ValidationError("must be 'sha256:' followed by 64 lowercase hex digits", path)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

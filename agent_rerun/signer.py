@@ -1,0 +1,209 @@
+"""The Signer protocol, the in-memory signer, key URIs and the backend registry.
+
+Signing is the only operation that touches private keys, so it is funnelled
+through one narrow protocol. Backends (file, keyring, PKCS#11, third-party)
+are found by the scheme of a key URI through the ``agent_rerun.signers``
+entry-point group. Nothing here runs at import time: verify never scans entry
+points or imports a backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from agent_rerun.errors import SignerError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+ENTRY_POINT_GROUP = "agent_rerun.signers"
+
+#: Where to get a backend that is not installed, for the one-line error.
+KNOWN_PROVIDERS: dict[str, str] = {
+    "keyring": 'pip install "agent-rerun[keyring]"',
+    "pkcs11": 'pip install "agent-rerun[pkcs11]"',
+}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Anything that holds an Ed25519 key and can sign with it.
+
+    Only Ed25519 exists because v0.1 bundles can only say ``"ed25519"``.
+    Backends that hold resources (a token session, a key read from a keyring)
+    also implement ``close()`` and the context-manager methods; use
+    :func:`closing_signer` to treat every signer alike.
+    """
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key."""
+        ...
+
+    def sign(self, data: bytes) -> bytes:
+        """Return the 64-byte Ed25519 signature of ``data``."""
+        ...
+
+
+class SignerBase:
+    """Convenience base giving a signer ``close()`` and context-manager support."""
+
+    def close(self) -> None:
+        """Release whatever the signer holds; the default holds nothing."""
+
+    def __enter__(self) -> SignerBase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class InMemorySigner(SignerBase):
+    """Signs with a raw private key held in this process (quickstart keys, tests)."""
+
+    def __init__(self, private_key: bytes | Ed25519PrivateKey) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        if isinstance(private_key, Ed25519PrivateKey):
+            key = private_key
+        else:
+            if not isinstance(private_key, (bytes, bytearray)) or len(private_key) != 32:
+                raise SignerError("an Ed25519 private key is exactly 32 raw bytes")
+            key = Ed25519PrivateKey.from_private_bytes(bytes(private_key))
+        self._key: Ed25519PrivateKey | None = key
+        self._public_key = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public_key
+
+    def sign(self, data: bytes) -> bytes:
+        if self._key is None:
+            raise SignerError("this signer was closed; load the key again")
+        return self._key.sign(data)
+
+    def close(self) -> None:
+        self._key = None
+
+
+def closing_signer(signer: Signer) -> _ClosingSigner:
+    """Context manager that closes ``signer`` afterwards if it can be closed."""
+    return _ClosingSigner(signer)
+
+
+class _ClosingSigner:
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+
+    def __enter__(self) -> Signer:
+        return self._signer
+
+    def __exit__(self, *exc_info: object) -> None:
+        close = getattr(self._signer, "close", None)
+        if callable(close):
+            close()
+
+
+# ---------------------------------------------------------------- backends
+
+#: Asks the user for a secret. ``prompt(text, confirm)`` returns what was typed;
+#: ``confirm`` asks for it twice (new passphrases). Backends receive ``None``
+#: when nobody can answer (library use, pipes) and must then fail clearly.
+PromptFn = Callable[[str, bool], str]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a backend can say about a key without exposing it.
+
+    ``uri`` must never carry a secret (a PKCS#11 ``pin-value`` is redacted).
+    """
+
+    uri: str
+    public_key: bytes
+    description: str = ""
+
+
+class Backend(Protocol):
+    """The plugin contract: one object per URI scheme, exposed by entry point.
+
+    ``load`` returns a ready Signer (closable when it holds resources);
+    ``generate`` creates a key at the URI and must refuse to replace an
+    existing one unless ``force``; ``list_keys`` may raise ``SignerError`` when
+    the backend cannot enumerate. Errors are ``agent_rerun.errors.SignerError``
+    (or subclasses) with a one-line message that never contains a secret.
+    """
+
+    scheme: str
+
+    def load(self, uri: str, *, prompt: PromptFn | None = None) -> Signer: ...
+
+    def generate(
+        self, uri: str, *, force: bool = False, prompt: PromptFn | None = None
+    ) -> KeyInfo: ...
+
+    def list_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]: ...
+
+
+def uri_scheme(uri: str) -> str:
+    """The scheme of a key URI; plain paths (no scheme) belong to ``file``."""
+    match = _SCHEME.match(uri)
+    return match.group(1).lower() if match else "file"
+
+
+def installed_schemes() -> list[str]:
+    """Schemes of every backend registered in the entry-point group."""
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def backend_for(uri: str) -> Backend:
+    """Find and import the backend for ``uri``'s scheme, or fail in one line."""
+    from importlib.metadata import entry_points
+
+    scheme = uri_scheme(uri)
+    matches = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == scheme]
+    if not matches:
+        installed = ", ".join(installed_schemes()) or "none"
+        hint = KNOWN_PROVIDERS.get(scheme)
+        how = f"; install it with: {hint}" if hint else ""
+        raise SignerError(
+            f"no signer backend for scheme {scheme!r} (installed: {installed}){how}"
+        )
+    try:
+        backend = matches[0].load()
+    except ImportError as exc:
+        hint = KNOWN_PROVIDERS.get(scheme, f"the package providing {scheme!r}")
+        raise SignerError(
+            f"the {scheme!r} signer backend cannot be imported ({exc.name or exc}); "
+            f"reinstall it with: {hint}"
+        ) from None
+    return backend  # type: ignore[no-any-return]
+
+
+def load_signer(uri: str, *, prompt: PromptFn | None = None) -> Signer:
+    """Open the key at ``uri`` for signing (see the README for URI forms)."""
+    return backend_for(uri).load(uri, prompt=prompt)
+
+
+def generate_key(uri: str, *, force: bool = False, prompt: PromptFn | None = None) -> KeyInfo:
+    """Create a new Ed25519 key at ``uri``; refuses to replace one unless ``force``."""
+    return backend_for(uri).generate(uri, force=force, prompt=prompt)
+
+
+def list_keys(uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
+    """Enumerate the keys a backend can see at ``uri``."""
+    return backend_for(uri).list_keys(uri, prompt=prompt)

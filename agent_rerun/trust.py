@@ -1,0 +1,302 @@
+"""Trusted signer keys for verify: who may sign, for what, and when.
+
+A valid signature only proves that *some* key signed; trust says whose key it
+must be. Keys come as base64 raw keys, OpenSSH public key lines, or a trust file
+in OpenSSH's ``allowed_signers`` format, so a team reuses the file it keeps for
+git commit signing. Options this module cannot honour are refused rather than
+ignored: ignoring ``cert-authority`` would silently change who is trusted.
+
+Pure software (stdlib and ``cryptography``); verify imports it, so it must never
+import a signer backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agent_rerun.errors import InputError
+
+#: The ``allowed_signers`` namespace agent-rerun signatures belong to.
+NAMESPACE = "agent-rerun"
+
+_SUPPORTED_OPTIONS = frozenset({"namespaces", "valid-after", "valid-before"})
+_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?([Zz])?$")
+_KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-|rsa-)[A-Za-z0-9@.+-]+$")
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    """One key verify accepts, with the name results show and the limits it carries.
+
+    ``namespaces`` None means any namespace; ``valid_after``/``valid_before``
+    are timezone-aware (None means unbounded).
+    """
+
+    public_key: bytes
+    name: str | None = None
+    namespaces: tuple[str, ...] | None = None
+    valid_after: datetime | None = None
+    valid_before: datetime | None = None
+
+
+def parse_trusted_key(text: str) -> TrustedKey:
+    """Read a key given on the command line or in config.
+
+    Accepts base64 of the raw 32-byte key (optionally followed by a name) or an
+    OpenSSH public key line ``ssh-ed25519 AAAA... comment``.
+    """
+    try:
+        return _parse_key_fields(text.split())
+    except _BadKey as exc:
+        raise InputError(f"trusted key {_shorten(text)!r}: {exc}") from None
+
+
+def parse_trust_file(path: str | os.PathLike[str]) -> list[TrustedKey]:
+    """Read an ``allowed_signers`` file (plus lines holding a base64 raw key and a name).
+
+    Errors name ``file:line`` and the offending option or key type.
+    """
+    where = Path(path).expanduser()
+    try:
+        text = where.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read trust file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: trust file is not UTF-8 text") from None
+    keys: list[TrustedKey] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            keys.append(_parse_trust_line(stripped))
+        except _BadKey as exc:
+            raise InputError(f"{where}:{number}: {exc}") from None
+    return keys
+
+
+def find_trusted(
+    keys: Iterable[TrustedKey],
+    public_key: bytes,
+    *,
+    namespace: str = NAMESPACE,
+    now: datetime | None = None,
+) -> TrustedKey | None:
+    """The first entry that trusts ``public_key`` for ``namespace`` at ``now``, else None.
+
+    Validity bounds are inclusive, as in ssh-keygen.
+    """
+    moment = now or datetime.now(timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    for key in keys:
+        if key.public_key != public_key:
+            continue
+        if key.namespaces is not None and not _matches_pattern_list(namespace, key.namespaces):
+            continue
+        if key.valid_after is not None and moment < key.valid_after:
+            continue
+        if key.valid_before is not None and moment > key.valid_before:
+            continue
+        return key
+    return None
+
+
+# ---------------------------------------------------------------- parsing
+
+
+class _BadKey(Exception):
+    """Internal: what is wrong with one key or line; callers add where it was."""
+
+
+def _parse_trust_line(line: str) -> TrustedKey:
+    fields = _split_fields(line)
+    raw = _strict_b64(fields[0])
+    if raw is not None and len(raw) == 32:
+        return _parse_key_fields(fields)
+    if len(fields) < 3:
+        raise _BadKey("expected 'principals [options] ssh-ed25519 KEY' or 'BASE64-KEY [name]'")
+    principals = _unquote(fields[0])
+    rest = fields[1:]
+    options: dict[str, str | None] = {}
+    if not _KEY_TYPE.match(rest[0]):
+        options = _parse_options(rest[0])
+        rest = rest[1:]
+    if len(rest) < 2:
+        raise _BadKey("missing key type or key after the principals")
+    key = _parse_ssh_key(rest[0], rest[1])
+    return TrustedKey(
+        public_key=key,
+        name=principals,
+        namespaces=_namespaces(options.get("namespaces", None), "namespaces" in options),
+        valid_after=_timestamp(options, "valid-after"),
+        valid_before=_timestamp(options, "valid-before"),
+    )
+
+
+def _parse_key_fields(fields: list[str]) -> TrustedKey:
+    if not fields:
+        raise _BadKey("empty")
+    if _KEY_TYPE.match(fields[0]):
+        if len(fields) < 2:
+            raise _BadKey("OpenSSH key line without the base64 key")
+        comment = " ".join(fields[2:]) or None
+        return TrustedKey(_parse_ssh_key(fields[0], fields[1]), comment)
+    raw = _strict_b64(fields[0])
+    if raw is None or len(raw) != 32:
+        raise _BadKey(
+            "not base64 of a raw 32-byte Ed25519 public key or an 'ssh-ed25519 AAAA...' line"
+        )
+    return TrustedKey(raw, " ".join(fields[1:]) or None)
+
+
+def _parse_ssh_key(key_type: str, blob_b64: str) -> bytes:
+    """Raw Ed25519 key from an OpenSSH ``type base64`` pair, parsed by ``cryptography``."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_ssh_public_key,
+    )
+
+    if key_type != "ssh-ed25519":
+        raise _BadKey(
+            f"key type {key_type} is not supported; rerun.json v0.1 bundles are signed "
+            "with ed25519 only"
+        )
+    if _strict_b64(blob_b64) is None:
+        raise _BadKey("the ssh-ed25519 key is not canonical base64")
+    try:
+        key = load_ssh_public_key(f"{key_type} {blob_b64}".encode("ascii"))
+    except (ValueError, TypeError) as exc:
+        raise _BadKey(f"malformed ssh-ed25519 key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):  # cryptography checks the inner type too
+        raise _BadKey("the key blob is not ssh-ed25519")
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _parse_options(text: str) -> dict[str, str | None]:
+    options: dict[str, str | None] = {}
+    for item in _split_outside_quotes(text, ","):
+        name, sep, value = item.partition("=")
+        name = name.lower()
+        if name not in _SUPPORTED_OPTIONS:
+            raise _BadKey(
+                f"option {name!r} is not supported (agent-rerun honours only "
+                "namespaces, valid-after and valid-before)"
+            )
+        if not sep:
+            raise _BadKey(f"option {name!r} needs a value")
+        if name in options:
+            raise _BadKey(f"option {name!r} given twice")
+        options[name] = _unquote(value)
+    return options
+
+
+def _namespaces(value: str | None, present: bool) -> tuple[str, ...] | None:
+    if not present:
+        return None
+    names = tuple(part for part in (value or "").split(",") if part)
+    if not names:
+        raise _BadKey("option 'namespaces' lists no namespace")
+    return names
+
+
+def _timestamp(options: dict[str, str | None], name: str) -> datetime | None:
+    """``YYYYMMDD[Z]`` or ``YYYYMMDDHHMM[SS][Z]``: local time, or UTC with ``Z``."""
+    value = options.get(name)
+    if value is None:
+        return None
+    match = _TIMESTAMP.match(value)
+    if not match:
+        raise _BadKey(f"option {name!r}: {value!r} is not YYYYMMDD[HHMM[SS]][Z]")
+    year, month, day, hour, minute, second, utc = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
+        )
+    except ValueError as exc:
+        raise _BadKey(f"option {name!r}: {value!r} is not a valid time ({exc})") from None
+    return moment.replace(tzinfo=timezone.utc) if utc else moment.astimezone()
+
+
+def _matches_pattern_list(name: str, patterns: tuple[str, ...]) -> bool:
+    """ssh pattern-list semantics: ``*``/``?`` wildcards, and a ``!`` match vetoes."""
+    matched = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        body = pattern[1:] if negated else pattern
+        regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in body)
+        if re.fullmatch(regex, name):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+# ---------------------------------------------------------------- lexing
+
+
+def _split_fields(line: str) -> list[str]:
+    """Whitespace-separated fields; double quotes keep spaces inside one field."""
+    fields: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+            current.append(ch)
+        elif ch.isspace() and not quoted:
+            if current:
+                fields.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+    if quoted:
+        raise _BadKey("unterminated double quote")
+    if current:
+        fields.append("".join(current))
+    return fields
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+            current.append(ch)
+        elif ch == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def _strict_b64(text: str) -> bytes | None:
+    """Canonical standard base64 (a key must have exactly one spelling), else None."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        return None
+    return raw if raw and base64.b64encode(raw).decode("ascii") == text else None
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

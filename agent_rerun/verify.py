@@ -1,0 +1,255 @@
+"""bundle + actual record -> result, in the order and with the codes of the v0.1 spec.
+
+``verify`` never raises: whatever it is given, every failure becomes an error
+code in the result, so a CI job can always report *why* a replay was refused.
+Nothing here touches a key store, a backend or the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Union
+
+from agent_rerun.canonical import sha256_of_jcs
+from agent_rerun.errors import InputError, ValidationError
+from agent_rerun.schema import validate_actual_record, validate_bundle
+from agent_rerun.signature import SignatureError, check_bundle_signature
+
+if TYPE_CHECKING:
+    from agent_rerun.trust import TrustedKey
+
+#: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
+#: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
+TrustedKeyLike = Union[bytes, str, "TrustedKey"]
+
+NAMESPACE = "agent-rerun"
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """Who signed a bundle, and what the trust policy made of that key."""
+
+    public_key: str
+    fingerprint: str
+    trusted: bool | None = None
+    name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"public_key": self.public_key, "fingerprint": self.fingerprint,
+                "trusted": self.trusted, "name": self.name}
+
+
+@dataclass
+class VerifyResult:
+    """``verified`` is true exactly when ``errors`` is empty."""
+
+    verified: bool
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    signer: SignerInfo | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object ``rerun verify`` prints."""
+        out: dict[str, Any] = {"verified": self.verified, "errors": self.errors,
+                               "warnings": self.warnings}
+        if self.signer is not None:
+            out["signer"] = self.signer.to_json()
+        return out
+
+
+def verify(
+    bundle: Any,
+    actual: Any,
+    *,
+    trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    require_signature: bool = False,
+    now: _dt.datetime | None = None,
+) -> VerifyResult:
+    """Check ``actual`` against ``bundle``; never raises.
+
+    With ``trusted_keys`` (even an empty list), only a valid signature by one of
+    them is accepted (``UntrustedSigner`` otherwise) and an unsigned bundle fails
+    with ``MissingSignature``, as it does with ``require_signature``.
+    """
+    try:
+        return _verify(bundle, actual, trusted_keys, require_signature, now)
+    except Exception as exc:  # the never-raise promise; any bug still becomes a result
+        return VerifyResult(False, [f"InternalError:{type(exc).__name__}: {exc}"])
+
+
+def verify_files(
+    bundle_path: str | os.PathLike[str],
+    actual_path: str | os.PathLike[str],
+    **policy: Any,
+) -> VerifyResult:
+    """Read both files as I-JSON and verify; unreadable or malformed files become errors."""
+    from agent_rerun.ijson import load_json_file
+
+    try:
+        bundle = load_json_file(bundle_path)
+    except InputError as exc:
+        return VerifyResult(False, [f"SchemaViolation:bundle: {exc}"])
+    try:
+        actual = load_json_file(actual_path)
+    except InputError as exc:
+        return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
+    return verify(bundle, actual, **policy)
+
+
+def verify_bundle_signature(bundle: Any) -> dict[str, Any]:
+    """The published package's signature check: ``{"valid": bool, "reason"?: str}``.
+
+    Unsigned bundles are ``valid`` here (as published); use ``verify`` with
+    ``require_signature`` to insist on one.
+    """
+    reason = check_signature(bundle)
+    return {"valid": True} if reason is None else {"valid": False, "reason": reason}
+
+
+def check_signature(bundle: Any) -> str | None:
+    """``None`` when the bundle is unsigned or its signature is valid, else the reason."""
+    if not isinstance(bundle, Mapping) or "signature" not in bundle:
+        return None
+    try:
+        check_bundle_signature(bundle)
+    except SignatureError as exc:
+        return str(exc)
+    except ValueError as exc:  # canonicalization of a value outside the JCS domain
+        return f"bundle cannot be canonicalized ({exc})"
+    return None
+
+
+def _verify(
+    bundle: Any,
+    actual: Any,
+    trusted_keys: Iterable[TrustedKeyLike] | None,
+    require_signature: bool,
+    now: _dt.datetime | None,
+) -> VerifyResult:
+    try:
+        validate_bundle(bundle)
+    except ValidationError as exc:
+        return VerifyResult(False, [f"SchemaViolation:bundle: {exc}"])
+    try:
+        validate_actual_record(actual)
+    except ValidationError as exc:
+        return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    signer = _check_signer(bundle, trusted_keys, require_signature, now, errors)
+
+    bundle_fp = bundle["model"].get("fingerprint")
+    actual_fp = actual.get("runtime", {}).get("fingerprint")
+    if bundle_fp is not None and actual_fp is not None and bundle_fp != actual_fp:
+        warnings.append(f"FingerprintDrift:bundle={bundle_fp},actual={actual_fp}")
+
+    _check_inputs(bundle["inputs"], actual["inputs"], errors)
+    _check_tolerance(bundle, actual["output"], errors)
+    return VerifyResult(not errors, errors, warnings, signer)
+
+
+def _check_signer(
+    bundle: Mapping[str, Any],
+    trusted_keys: Iterable[TrustedKeyLike] | None,
+    require_signature: bool,
+    now: _dt.datetime | None,
+    errors: list[str],
+) -> SignerInfo | None:
+    trust_policy = trusted_keys is not None
+    if "signature" not in bundle:
+        if require_signature or trust_policy:
+            errors.append("MissingSignature")
+        return None
+    try:
+        public_key = check_bundle_signature(bundle)
+    except SignatureError as exc:
+        errors.append(f"BadSignature:{exc}")
+        return None
+    from agent_rerun.pubkey import fingerprint
+
+    encoded = base64.b64encode(public_key).decode("ascii")
+    if not trust_policy:
+        return SignerInfo(encoded, fingerprint(public_key))
+    from agent_rerun.trust import find_trusted
+
+    assert trusted_keys is not None
+    match = find_trusted(_as_trusted_keys(trusted_keys), public_key, namespace=NAMESPACE,
+                         now=now)
+    if match is None:
+        errors.append(f"UntrustedSigner:{encoded}")
+        return SignerInfo(encoded, fingerprint(public_key), trusted=False)
+    return SignerInfo(encoded, fingerprint(public_key), trusted=True, name=match.name)
+
+
+def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
+    from agent_rerun.trust import TrustedKey, parse_trusted_key
+
+    parsed: list[TrustedKey] = []
+    for key in keys:
+        if isinstance(key, TrustedKey):
+            parsed.append(key)
+        elif isinstance(key, (bytes, bytearray)):
+            parsed.append(TrustedKey(public_key=bytes(key), name=None, namespaces=None,
+                                     valid_after=None, valid_before=None))
+        else:
+            parsed.append(parse_trusted_key(key))
+    return parsed
+
+
+def _check_inputs(hashes: Mapping[str, str], inputs: Mapping[str, Any],
+                  errors: list[str]) -> None:
+    if sha256_of_jcs(inputs["system_prompt"]) != hashes["system_prompt_sha256"]:
+        errors.append("InputHashMismatch:system_prompt_sha256")
+    if sha256_of_jcs(inputs["messages"]) != hashes["messages_sha256"]:
+        errors.append("InputHashMismatch:messages_sha256")
+    if "tools_sha256" in hashes:
+        if "tools" not in inputs or sha256_of_jcs(inputs["tools"]) != hashes["tools_sha256"]:
+            errors.append("InputHashMismatch:tools_sha256")
+    elif "tools" in inputs:
+        errors.append("InputHashMismatch:tools_sha256 (the bundle was captured without tools)")
+
+
+def _check_tolerance(bundle: Mapping[str, Any], output: Mapping[str, Any],
+                     errors: list[str]) -> None:
+    level = bundle["tolerance"]["level"]
+    if level == "byte":
+        transcript = output.get("transcript")
+        if transcript is None:
+            errors.append("TranscriptHashMismatch:actual.output.transcript missing")
+        elif sha256_of_jcs(transcript) != bundle["expected"]["transcript_sha256"]:
+            errors.append("TranscriptHashMismatch")
+    elif level == "semantic":
+        _check_semantic(bundle, output, errors)
+    else:
+        errors.append(f"UnsupportedTolerance:{level}")
+
+
+def _check_semantic(bundle: Mapping[str, Any], output: Mapping[str, Any],
+                    errors: list[str]) -> None:
+    from agent_rerun.embedding import EmbeddingError, cosine, decode_embedding_strict
+
+    if not output.get("embedding"):
+        errors.append("MissingEmbedding:actual.output.embedding required for semantic tolerance")
+        return
+    try:
+        expected = decode_embedding_strict(bundle["expected"]["semantic_embedding"])
+    except EmbeddingError as exc:
+        errors.append(f"{exc.code}:bundle.expected.semantic_embedding {exc}")
+        return
+    try:
+        got = decode_embedding_strict(output["embedding"])
+    except EmbeddingError as exc:
+        errors.append(f"{exc.code}:actual.output.embedding {exc}")
+        return
+    if len(expected) != len(got):
+        errors.append(f"EmbeddingDimensionMismatch:expected {len(expected)}, got {len(got)}")
+        return
+    similarity = cosine(expected, got)
+    threshold = bundle["tolerance"]["threshold"]
+    if similarity < threshold:
+        errors.append(f"SemanticBelowThreshold:cosine={similarity:.4f},threshold={threshold}")

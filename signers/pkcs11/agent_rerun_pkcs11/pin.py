@@ -1,0 +1,80 @@
+"""Where the token's user PIN comes from: the URI, the environment or a prompt.
+
+A PIN on the command line would show in ``ps``, so the URI's ``pin-source``
+(a file) is the intended way; ``pin-value`` is accepted for tests only and
+redacted everywhere it could be printed. The PIN is returned to the caller and
+never stored on any object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from agent_rerun.errors import SignerError
+from agent_rerun.signer import PromptFn
+
+from agent_rerun_pkcs11.uri import Pkcs11Uri
+
+ENV_PIN = "RERUN_PKCS11_PIN"
+
+
+def pin_source_path(source: str) -> Path:
+    """A ``pin-source`` value as a path: a plain path or a ``file:`` URI."""
+    if source.lower().startswith("file:"):
+        parts = urlsplit(source)
+        if parts.netloc not in ("", "localhost"):
+            raise SignerError(f"pin-source {source!r}: only local file: URIs are supported")
+        # unquote (not unquote_plus): a '+' in a file name stays a '+'.
+        return Path(unquote(parts.path)).expanduser()
+    return Path(source).expanduser()
+
+
+def read_pin_file(source: str) -> str:
+    """The PIN in a ``pin-source`` file, without its final line break."""
+    path = pin_source_path(source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SignerError(f"cannot read pin-source {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignerError(f"pin-source {path} is not UTF-8 text") from None
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise SignerError(f"pin-source {path} is empty")
+    return text
+
+
+def resolve_pin(
+    uri: Pkcs11Uri,
+    token_label: str,
+    *,
+    prompt: PromptFn | None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Find the user PIN for ``token_label``: URI, then ``RERUN_PKCS11_PIN``, then prompt."""
+    env = os.environ if environ is None else environ
+    if uri.pin_source is not None and uri.pin_value is not None:
+        raise SignerError("pkcs11 URI: give either pin-source or pin-value, not both")
+    if uri.pin_source is not None:
+        return read_pin_file(uri.pin_source)
+    if uri.pin_value is not None:
+        return uri.pin_value
+    if env.get(ENV_PIN):
+        return env[ENV_PIN]
+    if prompt is not None:
+        pin = prompt(f"PIN for PKCS#11 token {token_label!r}", False)
+        if not pin:
+            raise SignerError(f"no PIN entered for token {token_label!r}")
+        return pin
+    raise SignerError(
+        f"token {token_label!r} needs a PIN: add pin-source=/path/to/pin-file to the URI, "
+        f"set {ENV_PIN}, or run at a terminal to be asked"
+    )
