@@ -180,7 +180,7 @@ def _from_pem_like(
         if "bcrypt" in str(exc):
             raise SignerError(
                 f"{path}: passphrase-protected OpenSSH keys need the bcrypt package "
-                "(pip install bcrypt)"
+                "(pip install \"agent-rerun[ssh]\", or pip install bcrypt)"
             ) from None
         raise SignerError(f"{path}: unsupported key ({_first_line(exc)})") from None
     except ValueError as exc:

@@ -10,26 +10,29 @@ skip, except under CI=true, where they fail.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
+from conftest import in_ci, require
 
 try:
+    import agent_rerun_keyring
     import keyring
     import keyring.errors
-    from keyring.backend import KeyringBackend
-    from keyring.backends import SecretService, chainer, fail, null
-
-    import agent_rerun_keyring
     from agent_rerun_keyring import store
     from agent_rerun_keyring.entry_format import decode_entry, encode_entry
     from agent_rerun_keyring.uri import KeyringRef, parse_keyring_uri
+    from keyring.backend import KeyringBackend
+    from keyring.backends import SecretService, chainer, fail, null
+    from keyring.compat import properties
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    if os.environ.get("CI") == "true":
+    if in_ci():
         raise
     pytest.skip(
         f"agent-rerun-keyring is not installed ({exc}); pip install -e signers/keyring",
@@ -87,11 +90,9 @@ class MemoryKeyring(KeyringBackend):
 
     active_priority: float = -1
 
-    @classmethod
-    def _priority(cls) -> float:
+    @properties.classproperty
+    def priority(cls) -> float:
         return cls.active_priority
-
-    priority = property(lambda self: MemoryKeyring.active_priority)  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,13 +120,6 @@ class MemoryKeyring(KeyringBackend):
     def _check(self) -> None:
         if self.locked:
             raise keyring.errors.KeyringLocked("Failed to unlock the collection!")
-
-
-# keyring reads ``type(backend).priority``; a class-level value is what it sees.
-class _PriorityFromActive(type(KeyringBackend)):  # type: ignore[misc]
-    @property
-    def priority(cls) -> float:
-        return MemoryKeyring.active_priority
 
 
 @pytest.fixture
@@ -229,15 +223,13 @@ def _damaged_entries() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("entry", "says"), _damaged_entries())
-def test_foreign_or_damaged_entries_are_refused_without_quoting_them(
-    entry: str, says: str
-) -> None:
+def test_foreign_or_damaged_entries_are_refused_without_quoting_them(entry: str, says: str) -> None:
     with pytest.raises(SignerError) as exc:
         decode_entry(entry, "keyring entry 'k' in service 's'")
     text = one_line(exc)
     assert says in text
     assert "keyring entry 'k'" in text
-    for secret_part in entry.split(":")[1:2] + ["hunter2"]:
+    for secret_part in [*entry.split(":")[1:2], "hunter2"]:
         if len(secret_part) > 8:
             assert secret_part not in text
 
@@ -379,7 +371,7 @@ def test_list_keys_with_a_name_and_without_enumeration(memory: MemoryKeyring) ->
 
 
 class _EmptyChainer(chainer.ChainerBackend):
-    backends: list[KeyringBackend] = []  # type: ignore[assignment]
+    backends: ClassVar[list[KeyringBackend]] = []  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("make", [fail.Keyring, null.Keyring, _EmptyChainer])
@@ -464,10 +456,7 @@ def _secret_service_problem() -> str | None:
 @pytest.fixture(scope="module")
 def secret_service() -> KeyringBackend:
     problem = _secret_service_problem()
-    if problem is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true needs a real Secret Service: {problem}")
-        pytest.skip(problem)
+    require(problem is None, f"no usable Secret Service: {problem}")
     return keyring.get_keyring()
 
 
@@ -476,16 +465,12 @@ def entry_name(secret_service: KeyringBackend) -> Iterator[str]:
     """A fresh entry name in the tests' service, deleted afterwards whatever happened."""
     name = unique_name("key")
     yield name
-    try:
+    with contextlib.suppress(keyring.errors.PasswordDeleteError):
         secret_service.delete_password(SERVICE, name)
-    except keyring.errors.PasswordDeleteError:
-        pass
 
 
 @pytest.mark.keyring
-def test_secret_service_generate_load_sign(
-    secret_service: KeyringBackend, entry_name: str
-) -> None:
+def test_secret_service_generate_load_sign(secret_service: KeyringBackend, entry_name: str) -> None:
     uri = f"keyring:{entry_name}?service={SERVICE}"
     info = generate_key(uri)
     stored = secret_service.get_password(SERVICE, entry_name)
@@ -538,10 +523,8 @@ def test_secret_service_percent_encoded_name(
         assert stored is not None and documented_public_key(stored) == info.public_key
         assert parse_keyring_uri(info.uri) == KeyringRef(name, SERVICE)
     finally:
-        try:
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
             secret_service.delete_password(SERVICE, name)
-        except keyring.errors.PasswordDeleteError:
-            pass
 
 
 @pytest.mark.keyring
@@ -559,7 +542,5 @@ def test_secret_service_lists_agent_rerun_entries_only(
         ]
     finally:
         for name in (entry_name, foreign):
-            try:
+            with contextlib.suppress(keyring.errors.PasswordDeleteError):
                 secret_service.delete_password(service, name)
-            except keyring.errors.PasswordDeleteError:
-                pass

@@ -67,7 +67,7 @@ def _parse_keys(texts: tuple[str, ...], trust_file: Any) -> list[Any]:
         try:
             keys.append(parse_trusted_key(text))
         except (ValueError, InputError) as exc:
-            raise InputError(f"--trusted-key {text[:40]!r}: {exc}") from None
+            raise InputError(f"--trusted-key: {exc}") from None
     if trust_file:
         keys.extend(parse_trust_file(trust_file))
     return keys

@@ -67,9 +67,7 @@ class KeyringKeyBackend:
             raise SignerError(f"no {ref.describe()}; create it with: rerun keygen {ref.uri}")
         return KeyringSigner(ref, decode_entry(text, ref.describe()))
 
-    def generate(
-        self, uri: str, *, force: bool = False, prompt: PromptFn | None = None
-    ) -> KeyInfo:
+    def generate(self, uri: str, *, force: bool = False, prompt: PromptFn | None = None) -> KeyInfo:
         ref = parse_keyring_uri(uri)
         kr = store.open_keyring()
         if not force and store.read_entry(kr, ref) is not None:

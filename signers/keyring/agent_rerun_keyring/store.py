@@ -28,7 +28,7 @@ ALLOW_INSECURE_ENV = "RERUN_KEYRING_ALLOW_INSECURE"
 
 _RECIPE = (
     "on Linux start a Secret Service in a D-Bus session, e.g. "
-    "dbus-run-session -- sh -c 'printf %s \"$PW\" | gnome-keyring-daemon --unlock "
+    'dbus-run-session -- sh -c \'printf %s "$PW" | gnome-keyring-daemon --unlock '
     "--components=secrets >/dev/null; rerun ...' (or log in to a GNOME/KDE desktop), "
     "or choose a backend with PYTHON_KEYRING_BACKEND, "
     "or use a file key (rerun keygen key.pem) or an HSM (pkcs11:) instead"

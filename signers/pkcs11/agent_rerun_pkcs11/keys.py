@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_rerun.errors import SignerError
-
 from agent_rerun_pkcs11.errors import describe
 from agent_rerun_pkcs11.uri import Pkcs11Uri
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_rerun.errors import SignerError
-
 from agent_rerun_pkcs11.uri import Pkcs11Uri
 
 if TYPE_CHECKING:

@@ -15,10 +15,13 @@ from urllib.parse import unquote, urlsplit
 
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import PromptFn
-
 from agent_rerun_pkcs11.uri import Pkcs11Uri
 
 ENV_PIN = "RERUN_PKCS11_PIN"
+
+
+class PinUnavailable(SignerError):
+    """No PIN source, no environment variable and nobody at a terminal to ask."""
 
 
 def pin_source_path(source: str) -> Path:
@@ -74,7 +77,7 @@ def resolve_pin(
         if not pin:
             raise SignerError(f"no PIN entered for token {token_label!r}")
         return pin
-    raise SignerError(
+    raise PinUnavailable(
         f"token {token_label!r} needs a PIN: add pin-source=/path/to/pin-file to the URI, "
         f"set {ENV_PIN}, or run at a terminal to be asked"
     )

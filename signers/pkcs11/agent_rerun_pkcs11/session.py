@@ -7,12 +7,12 @@ pick the token, get the PIN, log in once. Doing it in one place keeps the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent_rerun.signer import PromptFn
-
 from agent_rerun_pkcs11.errors import describe
 from agent_rerun_pkcs11.module import find_module, load_library
 from agent_rerun_pkcs11.pin import resolve_pin
@@ -40,10 +40,8 @@ class OpenToken:
         """Log out and close; a token pulled out meanwhile is not an error worth raising."""
         from pkcs11.exceptions import PKCS11Error
 
-        try:
+        with contextlib.suppress(PKCS11Error):
             self.session.close()
-        except PKCS11Error:
-            pass
 
 
 def open_library(uri: Pkcs11Uri, environ: Mapping[str, str] | None = None) -> tuple[

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent_rerun.errors import SignerError
-
 from agent_rerun_pkcs11.errors import describe
 from agent_rerun_pkcs11.uri import Pkcs11Uri
 
@@ -79,12 +78,8 @@ def select_token(lib: pkcs11.lib, uri: Pkcs11Uri) -> pkcs11.Token:
 
 def token_uri(token: pkcs11.Token, base: Pkcs11Uri) -> Pkcs11Uri:
     """A URI naming exactly this token, keeping ``base``'s module and PIN source."""
-    attrs = {
-        "token": token.label,
-        "manufacturer": token.manufacturer_id,
-        "serial": _serial(token),
-        "model": token.model,
-    }
+    # Label and serial are enough to tell tokens apart and short enough to paste.
+    attrs = {"token": token.label, "serial": _serial(token)}
     return Pkcs11Uri(
         attrs={k: v for k, v in attrs.items() if v},
         module_name=base.module_name,

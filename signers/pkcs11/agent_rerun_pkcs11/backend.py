@@ -1,0 +1,103 @@
+"""The ``pkcs11`` backend object the core finds through the entry point.
+
+It only parses the URI and hands each job to the module that does it, so the
+entry point stays cheap to import and every job stays testable on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from agent_rerun.signer import KeyInfo, PromptFn
+from agent_rerun_pkcs11.keygen import generate_on_token
+from agent_rerun_pkcs11.keys import find_keys
+from agent_rerun_pkcs11.pin import PinUnavailable
+from agent_rerun_pkcs11.session import OpenToken, open_library, open_token
+from agent_rerun_pkcs11.signer import Pkcs11Signer, open_signer
+from agent_rerun_pkcs11.token import initialised_tokens, matches, token_uri
+from agent_rerun_pkcs11.uri import Pkcs11Uri, parse
+
+
+class Pkcs11Backend:
+    """Ed25519 keys on PKCS#11 tokens, named by RFC 7512 URIs."""
+
+    scheme = "pkcs11"
+
+    def load(self, uri: str, *, prompt: PromptFn | None = None) -> Pkcs11Signer:
+        return open_signer(parse(uri), prompt=prompt)
+
+    def generate(
+        self, uri: str, *, force: bool = False, prompt: PromptFn | None = None
+    ) -> KeyInfo:
+        """Generate on the token; ``force`` is ignored because token keys are never replaced."""
+        return generate_on_token(parse(uri), prompt=prompt)
+
+    def list_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
+        return list_token_keys(parse(uri), prompt=prompt)
+
+    def list_tokens(self, uri: str) -> list[str]:
+        """URIs of the initialised tokens the URI matches (no login needed)."""
+        parsed = parse(uri)
+        lib, _ = open_library(parsed)
+        return [
+            token_uri(t, parsed).format(pin="drop")
+            for t in initialised_tokens(lib)
+            if matches(lib, t, parsed)
+        ]
+
+
+def list_token_keys(
+    uri: Pkcs11Uri,
+    *,
+    prompt: PromptFn | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[KeyInfo]:
+    """Ed25519 keys on every token the URI matches, each with a URI to paste into --key.
+
+    Logging in shows private keys too; it happens only when the URI selects a
+    single token, so one PIN is never tried on several tokens. Without a
+    login (several tokens, or no PIN available) public key objects are listed.
+    """
+    lib, _ = open_library(uri, environ)
+    tokens = [t for t in initialised_tokens(lib) if matches(lib, t, uri)]
+    infos: list[KeyInfo] = []
+    for token in tokens:
+        single = token_uri(token, uri).replace(
+            pin_value=uri.pin_value, object=uri.object, id=uri.id, type=uri.type
+        )
+        opened = _open_for_listing(single, prompt, environ, login=len(tokens) == 1)
+        try:
+            base = token_uri(token, uri)
+            for key in find_keys(opened.session, single, token.label):
+                kind = "can sign" if key.can_sign else (
+                    "public key object" if key.private is None else "NOT allowed to sign"
+                )
+                infos.append(
+                    KeyInfo(
+                        uri=key.uri(base).format(pin="drop"),
+                        public_key=key.public_key,
+                        description=f"token {token.label!r}: Ed25519 key {key.label!r} "
+                        f"id {key.id.hex() or '-'} ({kind})",
+                    )
+                )
+        finally:
+            opened.close()
+    return infos
+
+
+def _open_for_listing(
+    uri: Pkcs11Uri,
+    prompt: PromptFn | None,
+    environ: Mapping[str, str] | None,
+    *,
+    login: bool,
+) -> OpenToken:
+    if login:
+        try:
+            return open_token(uri, prompt=prompt, action="listing keys", environ=environ)
+        except PinUnavailable:
+            pass  # public objects are still worth listing
+    return open_token(uri, prompt=None, login=False, action="listing keys", environ=environ)
+
+
+backend = Pkcs11Backend()

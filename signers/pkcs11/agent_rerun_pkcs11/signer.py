@@ -1,0 +1,145 @@
+"""A Signer whose private key never leaves the token.
+
+One login and one session serve every signature until ``close()``, so a batch
+capture pays for the login once. Each signature is checked in software
+against the token's public key before it is returned: a faulty token must
+fail here, not produce a bundle that fails verification later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from agent_rerun.errors import SignerError
+from agent_rerun.signer import PromptFn, SignerBase
+from agent_rerun_pkcs11.errors import EDDSA_PRODUCTS, describe, key_function_not_permitted
+from agent_rerun_pkcs11.keys import TokenKey, find_keys
+from agent_rerun_pkcs11.session import OpenToken, open_token
+from agent_rerun_pkcs11.token import token_uri
+from agent_rerun_pkcs11.uri import Pkcs11Uri
+
+if TYPE_CHECKING:
+    import pkcs11
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+#: What Yubico documents as the CKM_EDDSA message buffer, for CKR_DATA_LEN_RANGE hints.
+DEVICE_LIMITS = "YubiKey about 4 KB, YubiHSM 2 about 3 KB"
+
+
+class Pkcs11Signer(SignerBase):
+    """Signs with CKM_EDDSA on one token key over one logged-in session."""
+
+    def __init__(self, opened: OpenToken, key: TokenKey, uri: Pkcs11Uri) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        if key.private is None:
+            raise SignerError(f"no private key object for {uri}")
+        self._opened: OpenToken | None = opened
+        self._private: pkcs11.PrivateKey | None = key.private
+        self._public_key = key.public_key
+        self._verifier: Ed25519PublicKey = Ed25519PublicKey.from_public_bytes(key.public_key)
+        self.uri = uri
+        self.token_label = opened.label
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public_key
+
+    def sign(self, data: bytes) -> bytes:
+        from cryptography.exceptions import InvalidSignature
+        from pkcs11 import Mechanism
+        from pkcs11.exceptions import DataLenRange, PKCS11Error
+
+        if self._private is None:
+            raise SignerError(f"the signer for {self.uri} was closed; load the key again")
+        try:
+            signature = bytes(self._private.sign(data, mechanism=Mechanism.EDDSA))
+        except DataLenRange:
+            raise SignerError(
+                f"token {self.token_label!r} cannot sign {len(data)} bytes in one CKM_EDDSA "
+                f"operation (CKR_DATA_LEN_RANGE; device limits: {DEVICE_LIMITS}); "
+                "this bundle is too large for the device: use a smaller bundle or another key"
+            ) from None
+        except PKCS11Error as exc:
+            if key_function_not_permitted(exc):
+                raise _not_allowed(self.uri) from None
+            raise describe(exc, token=self.token_label, action="signing") from None
+        try:
+            self._verifier.verify(signature, data)
+        except InvalidSignature:
+            raise SignerError(
+                f"token {self.token_label!r} returned a signature ({len(signature)} bytes) that "
+                f"does not verify against its public key for {self.uri}; not using it"
+            ) from None
+        return signature
+
+    def close(self) -> None:
+        """Log out and close the session; signing afterwards fails clearly."""
+        self._private = None
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            opened.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self._opened is not None else "closed"
+        return f"<Pkcs11Signer {self.uri} ({state})>"
+
+
+def open_signer(
+    uri: Pkcs11Uri,
+    *,
+    prompt: PromptFn | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Pkcs11Signer:
+    """Log in once and return a signer for the single Ed25519 key the URI names."""
+    from pkcs11 import Mechanism
+
+    opened = open_token(uri, prompt=prompt, action="opening a signing session", environ=environ)
+    try:
+        if Mechanism.EDDSA not in opened.token.slot.get_mechanisms():
+            raise SignerError(
+                f"token {opened.label!r} does not offer CKM_EDDSA (Ed25519 signing); "
+                f"it works with {EDDSA_PRODUCTS}"
+            )
+        key = _one_key(opened, uri)
+        if not key.can_sign:
+            raise _not_allowed(key.uri(token_uri(opened.token, uri)))
+        return Pkcs11Signer(opened, key, key.uri(token_uri(opened.token, uri)))
+    except BaseException:
+        opened.close()
+        raise
+
+
+def _one_key(opened: OpenToken, uri: Pkcs11Uri) -> TokenKey:
+    keys = [k for k in find_keys(opened.session, uri, opened.label) if k.private is not None]
+    base = token_uri(opened.token, uri)
+    if not keys:
+        wanted = _key_selector(uri)
+        raise SignerError(
+            f"no Ed25519 private key on token {opened.label!r} matches {wanted}; "
+            f"see: rerun keys list '{base.format(pin='drop')}'"
+        )
+    if len(keys) > 1:
+        listing = "; ".join(k.uri(base).format(pin="drop") for k in keys)
+        raise SignerError(
+            f"{len(keys)} Ed25519 keys on token {opened.label!r} match {_key_selector(uri)}; "
+            f"name one by object= and id=: {listing}"
+        )
+    return keys[0]
+
+
+def _key_selector(uri: Pkcs11Uri) -> str:
+    parts = []
+    if uri.object is not None:
+        parts.append(f"object={uri.object!r}")
+    if uri.id is not None:
+        parts.append(f"id={uri.id.hex()}")
+    return " ".join(parts) if parts else "the URI (no object= or id=)"
+
+
+def _not_allowed(uri: Pkcs11Uri) -> SignerError:
+    return SignerError(
+        f"key {uri.format(pin='drop')} is not allowed to sign (CKA_SIGN is false); "
+        "generate a signing key with 'rerun keygen'"
+    )

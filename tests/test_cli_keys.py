@@ -1,0 +1,398 @@
+"""keygen, pubkey, keys list and inspect: through click's runner and a real tty."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pty
+import select
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from agent_rerun.capture import CaptureOptions, capture
+from agent_rerun.cli import cli, keys_cmd
+from agent_rerun.cli.common import EXIT_FAILED, EXIT_KEY, terminal_prompt
+from agent_rerun.keyfile import PASSPHRASE_ENV, backend
+from agent_rerun.pubkey import fingerprint, ssh_public_key_line
+from agent_rerun.trust import parse_trusted_key
+
+PASSPHRASE = "tr0ub4dor&3"
+
+STEP = {
+    "model": {"vendor": "anthropic", "id": "claude-opus-4-7", "fingerprint": "fp_test"},
+    "sampling": {"temperature": 0, "top_p": 1, "seed": 42},
+    "inputs": {
+        "system_prompt": "you are a helpful assistant",
+        "messages": [{"role": "user", "content": "say hi"}],
+    },
+    "runtime": {"class": "cloud", "tool_versions": {"python": "3.12.3"}},
+    "expected": {"transcript": {"messages": [{"role": "assistant", "content": "hi"}]}},
+    "tolerance": {"level": "byte"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    monkeypatch.setenv("RERUN_CONFIG", "")
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def _fields(output: str) -> dict[str, str]:
+    pairs = (line.split(":", 1) for line in output.splitlines() if ":" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def _with_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CliRunner's stdin is no tty; pretend one so the click prompt path runs."""
+    monkeypatch.setattr(keys_cmd, "prompt_if_interactive", lambda: terminal_prompt)
+
+
+# ---------------------------------------------------------------- keygen
+
+
+def test_keygen_prints_public_parts_only(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    result = run("keygen", str(path))
+    assert result.exit_code == 0, result.stderr
+    fields = _fields(result.stdout)
+    signer = backend.load(str(path))
+    assert fields["key"] == str(path)
+    assert fields["public key"] == base64.b64encode(signer.public_key).decode()
+    assert fields["fingerprint"] == fingerprint(signer.public_key)
+    assert "PRIVATE" not in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_keygen_refuses_to_overwrite_then_force(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    first = _fields(run("keygen", str(path)).stdout)["public key"]
+    before = path.read_bytes()
+    refused = run("keygen", str(path))
+    assert refused.exit_code == EXIT_KEY
+    assert refused.stdout == ""
+    assert (
+        refused.stderr
+        == f"rerun: error: {path}: already exists; not overwriting a key (use --force)\n"
+    )
+    assert path.read_bytes() == before
+    forced = run("keygen", "--force", f"file:{path}")
+    assert forced.exit_code == 0
+    second = _fields(forced.stdout)["public key"]
+    assert second != first
+    assert base64.b64encode(backend.load(str(path)).public_key).decode() == second
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077])
+def test_keygen_mode_under_umask(tmp_path: Path, umask: int) -> None:
+    path = tmp_path / "sub" / "k.pem"
+    old = os.umask(umask)
+    try:
+        assert run("keygen", str(path)).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_keygen_passphrase_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "k.pem"
+    _with_terminal(monkeypatch)  # the environment wins even with a terminal
+    result = run("keygen", str(path), env={PASSPHRASE_ENV: PASSPHRASE})
+    assert result.exit_code == 0
+    assert "passphrase-encrypted" in result.stdout
+    assert PASSPHRASE not in result.output
+    assert path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+def test_keygen_prompt_with_confirmation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _with_terminal(monkeypatch)
+    path = tmp_path / "k.pem"
+    # first pair mismatches, click asks again
+    result = run("keygen", str(path), input=f"{PASSPHRASE}\nother\n{PASSPHRASE}\n{PASSPHRASE}\n")
+    assert result.exit_code == 0, result.stderr
+    assert "empty for no encryption" in result.stderr
+    assert "do not match" in result.stderr
+    assert PASSPHRASE not in result.output
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    assert (
+        _fields(result.stdout)["public key"]
+        == base64.b64encode(backend.load(str(path)).public_key).decode()
+    )
+
+
+def test_keygen_empty_prompt_means_unencrypted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_terminal(monkeypatch)
+    monkeypatch.setattr(keys_cmd, "prompt_if_interactive", lambda: lambda text, confirm: "")
+    path = tmp_path / "k.pem"
+    result = run("keygen", str(path))
+    assert result.exit_code == 0
+    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+# ---------------------------------------------------------------- pubkey
+
+
+@pytest.fixture
+def encrypted_key(tmp_path: Path) -> tuple[Path, bytes]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path = tmp_path / "enc.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        )
+    )
+    path.chmod(0o600)
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return path, pub
+
+
+def test_pubkey_formats(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    run("keygen", str(path))
+    pub = backend.load(str(path)).public_key
+    text = run("pubkey", str(path))
+    assert _fields(text.stdout) == {
+        "key": str(path),
+        "public key": base64.b64encode(pub).decode(),
+        "fingerprint": fingerprint(pub),
+    }
+    ssh = run("pubkey", str(path), "--format", "ssh").stdout.strip()
+    assert ssh == ssh_public_key_line(pub)
+    assert parse_trusted_key(ssh).public_key == pub
+    raw = run("pubkey", str(path), "--format", "base64").stdout
+    assert raw == base64.b64encode(pub).decode() + "\n"
+
+
+def test_pubkey_encrypted_needs_passphrase_without_terminal(
+    encrypted_key: tuple[Path, bytes],
+) -> None:
+    path, _ = encrypted_key
+    result = run("pubkey", str(path))
+    assert result.exit_code == EXIT_KEY
+    assert result.stderr == (
+        f"rerun: error: {path}: is encrypted; set {PASSPHRASE_ENV} or run on a terminal "
+        "to be asked for the passphrase\n"
+    )
+
+
+def test_pubkey_encrypted_via_env_and_prompt(
+    encrypted_key: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, pub = encrypted_key
+    expected = base64.b64encode(pub).decode() + "\n"
+    via_env = run("pubkey", str(path), "--format", "base64", env={PASSPHRASE_ENV: PASSPHRASE})
+    assert via_env.stdout == expected
+    _with_terminal(monkeypatch)
+    via_prompt = run("pubkey", str(path), "--format", "base64", input=f"{PASSPHRASE}\n")
+    assert via_prompt.exit_code == 0
+    assert via_prompt.stdout == expected
+    assert f"Passphrase for {path}" in via_prompt.stderr
+    assert PASSPHRASE not in via_prompt.output
+
+
+def test_pubkey_wrong_passphrase_one_line(
+    encrypted_key: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = encrypted_key
+    _with_terminal(monkeypatch)
+    result = run("pubkey", str(path), input="not it\n")
+    assert result.exit_code == EXIT_KEY
+    assert result.stderr.endswith(f"rerun: error: {path}: wrong passphrase\n")
+    assert "not it" not in result.output
+
+
+def test_permission_warning_is_one_stderr_line(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    run("keygen", str(path))
+    path.chmod(0o644)
+    result = run("pubkey", str(path), "--format", "base64")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"rerun: warning: key file {path} is accessible by group or others (mode 0644); "
+        f"fix with: chmod 600 {path}\n"
+    )
+
+
+def test_non_ed25519_key_exit_code(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = tmp_path / "ec.pem"
+    path.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    result = run("pubkey", str(path))
+    assert result.exit_code == EXIT_KEY
+    assert "ECDSA" in result.stderr
+    assert "ed25519" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_unknown_scheme_one_line() -> None:
+    result = run("pubkey", "vault:foo")
+    assert result.exit_code == EXIT_KEY
+    assert result.stderr.startswith("rerun: error: no signer backend for scheme 'vault'")
+
+
+def test_keys_list(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    run("keygen", str(path))
+    result = run("keys", "list", str(path))
+    assert result.exit_code == 0
+    fields = _fields(result.stdout)
+    assert fields["key"] == str(path)
+    assert fields["description"] == "PKCS#8 PEM, not encrypted"
+    folder = run("keys", "list", str(tmp_path))
+    assert folder.exit_code == EXIT_KEY
+    assert "listing is for keyring and token backends" in folder.stderr
+
+
+# ---------------------------------------------------------------- a real terminal
+
+
+def test_keygen_on_a_real_tty(tmp_path: Path) -> None:
+    """The installed prompt path end to end: a pty, hidden input, confirmation."""
+    path = tmp_path / "k.pem"
+    env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
+    env["RERUN_CONFIG"] = ""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from agent_rerun.cli import main; main()", "keygen", str(path)],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        close_fds=True,
+    )
+    os.close(child)
+    transcript = b""
+    answered = 0
+    while True:
+        ready, _, _ = select.select([main], [], [], 30)
+        if not ready:
+            proc.kill()
+            pytest.fail(f"no output from rerun keygen; got {transcript!r}")
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        transcript += chunk
+        if (
+            transcript.count(b": ") > answered
+            and answered < 2
+            and transcript.rstrip().endswith(b":")
+        ):
+            os.write(main, PASSPHRASE.encode() + b"\n")
+            answered += 1
+    os.close(main)
+    assert proc.wait(timeout=30) == 0, transcript
+    assert answered == 2
+    assert PASSPHRASE.encode() not in transcript  # hidden input is not echoed
+    assert path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+def _bundle(tmp_path: Path, key_path: Path | None, name: str = "b.rr") -> Path:
+    signer = backend.load(str(key_path)) if key_path else None
+    bundle = capture(STEP, CaptureOptions(signer=signer))
+    out = tmp_path / name
+    out.write_text(json.dumps(bundle))
+    return out
+
+
+def test_inspect_unsigned(tmp_path: Path) -> None:
+    result = run("inspect", str(_bundle(tmp_path, None)))
+    assert result.exit_code == 0
+    fields = _fields(result.stdout)
+    assert fields["rerun_version"] == "0.1"
+    assert fields["model"] == "anthropic / claude-opus-4-7 (fingerprint fp_test)"
+    assert fields["sampling"] == "seed=42 temperature=0 top_p=1"
+    assert fields["tolerance"] == "byte"
+    assert fields["signature"] == "none (unsigned bundle)"
+    assert fields["transcript_sha256      sha256"].startswith("d5665818")
+
+
+def test_inspect_signed_trusted_and_untrusted(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    run("keygen", str(key))
+    bundle = _bundle(tmp_path, key)
+    pub = backend.load(str(key)).public_key
+    plain = _fields(run("inspect", str(bundle)).stdout)
+    assert plain["signature"] == "valid (ed25519)"
+    assert plain["signer"] == base64.b64encode(pub).decode()
+    assert plain["fingerprint"] == fingerprint(pub)
+    assert plain["trusted"].startswith("unknown")
+
+    trusted = run("inspect", str(bundle), "--trusted-key", ssh_public_key_line(pub, "alice"))
+    assert _fields(trusted.stdout)["trusted"].startswith('yes, as "alice"')
+
+    other = tmp_path / "other.pem"
+    run("keygen", str(other))
+    other_pub = base64.b64encode(backend.load(str(other)).public_key).decode()
+    untrusted = run("inspect", str(bundle), "--trusted-key", other_pub)
+    assert untrusted.exit_code == 0
+    assert _fields(untrusted.stdout)["trusted"].startswith("NO")
+
+
+def test_inspect_trust_from_config_file(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    run("keygen", str(key))
+    bundle = _bundle(tmp_path, key)
+    pub = backend.load(str(key)).public_key
+    (tmp_path / "allowed_signers").write_text(
+        f'ci@example.com namespaces="agent-rerun" {ssh_public_key_line(pub)}\n'
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('[verify]\ntrusted_keys_file = "allowed_signers"\n')
+    result = run("inspect", str(bundle), env={"RERUN_CONFIG": str(config)})
+    assert result.exit_code == 0
+    assert _fields(result.stdout)["trusted"] == f'yes, as "ci@example.com" (by config {config})'
+
+
+def test_inspect_tampered_bundle_fails(tmp_path: Path) -> None:
+    key = tmp_path / "k.pem"
+    run("keygen", str(key))
+    path = _bundle(tmp_path, key)
+    bundle = json.loads(path.read_text())
+    bundle["sampling"]["temperature"] = 0.7
+    path.write_text(json.dumps(bundle))
+    result = run("inspect", str(path))
+    assert result.exit_code == EXIT_FAILED
+    assert _fields(result.stdout)["signature"].startswith("INVALID")
+
+
+def test_inspect_bad_input_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.rr"
+    broken.write_text('{"rerun_version": "0.1", "rerun_version": "0.1"}')
+    result = run("inspect", str(broken))
+    assert result.exit_code == EXIT_FAILED
+    assert result.stdout == ""
+    assert result.stderr.startswith("rerun: error: ")
+    assert result.stderr.count("\n") == 1
+    missing = run("inspect", str(tmp_path / "absent.rr"))
+    assert missing.exit_code == EXIT_FAILED
+    assert "absent.rr" in missing.stderr
