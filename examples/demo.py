@@ -38,7 +38,7 @@ def rerun(*args: str, expect: int = 0) -> str:
     """Run one CLI command, show it and its output, and insist on its exit code."""
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     print(f"\n$ rerun {shown}")
-    env = {**os.environ, "RERUN_CONFIG": str(OUT / "no-config.toml")}
+    env = {**os.environ, "RERUN_CONFIG": ""}  # the demo ignores any personal config
     env.pop("RERUN_KEY_PASSPHRASE", None)
     done = subprocess.run([*RERUN, *args], cwd=OUT, env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, check=False)
