@@ -40,7 +40,7 @@ setup_venv() {
 }
 
 # System packages the tests drive for real: a SoftHSM2 token and a Secret Service.
-SYSTEM_PACKAGES="softhsm2 gnome-keyring dbus dbus-x11 openssh-client"
+SYSTEM_PACKAGES="softhsm2 gnome-keyring dbus openssh-client"
 
 missing_packages() {
     local missing=""
@@ -83,11 +83,18 @@ run_tests() {
     say "pytest"
     local pytest=("$VENV/bin/python" -m pytest "$@")
     if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then
-        # A private session bus with an unlocked Secret Service, torn down after the run.
+        # A private session bus with a fresh, unlocked Secret Service whose keyring files live
+        # in a throwaway folder: the run never sees or touches the user's own keyring.
+        local keyring_home status=0
+        keyring_home=$(mktemp -d)
+        mkdir -m 700 "$keyring_home/data" "$keyring_home/run"
         # shellcheck disable=SC2016
-        dbus-run-session -- sh -c \
+        XDG_DATA_HOME="$keyring_home/data" XDG_RUNTIME_DIR="$keyring_home/run" \
+            dbus-run-session -- sh -c \
             'echo -n throwaway-test-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec "$@"' \
-            sh "${pytest[@]}"
+            sh "${pytest[@]}" || status=$?
+        rm -rf "$keyring_home"
+        return "$status"
     else
         say "no dbus-run-session/gnome-keyring-daemon: the keyring tests will skip"
         "${pytest[@]}"

@@ -40,7 +40,8 @@ def check_json_value(value: Any, path: str) -> None:
         item, where, depth = stack.pop()
         kind = type(item)
         if kind is str:
-            if _LONE_SURROGATE.search(item):
+            # isascii() is O(1) for CPython's compact strings: most text skips the scan.
+            if not item.isascii() and _LONE_SURROGATE.search(item):
                 raise ValidationError("string contains a lone surrogate (not valid Unicode)", where)
         elif kind is dict:
             if depth >= MAX_DEPTH:
@@ -48,7 +49,7 @@ def check_json_value(value: Any, path: str) -> None:
             for key, child in item.items():
                 if type(key) is not str:
                     raise ValidationError(f"object key {key!r} is not a string", where)
-                if _LONE_SURROGATE.search(key):
+                if not key.isascii() and _LONE_SURROGATE.search(key):
                     raise ValidationError("object key contains a lone surrogate", where)
                 if type(child) in _SCALARS_OK:
                     continue

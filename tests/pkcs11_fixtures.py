@@ -68,7 +68,8 @@ class SoftHsm:
             for k, v in os.environ.items()
             if not k.startswith(("RERUN_", "SOFTHSM2_")) and k != "PYTHONPATH"
         }
-        env.update(SOFTHSM2_CONF=str(self.conf), RERUN_CONFIG="", **extra)
+        env.update({"SOFTHSM2_CONF": str(self.conf), "RERUN_CONFIG": ""})
+        env.update(extra)
         return env
 
 

@@ -448,6 +448,12 @@ def _secret_service_problem() -> str | None:
         kr.set_password(SERVICE, probe, "round trip")
         value = kr.get_password(SERVICE, probe)
         kr.delete_password(SERVICE, probe)
+    except keyring.errors.KeyringLocked:
+        return (
+            "the Secret Service's login collection stays locked: was its keyring file "
+            "created with another password? Start gnome-keyring-daemon with a private, "
+            "empty XDG_DATA_HOME"
+        )
     except Exception as exc:
         return f"the Secret Service failed a round trip: {type(exc).__name__}: {exc}"
     return None if value == "round trip" else "the Secret Service did not keep a probe entry"

@@ -30,6 +30,10 @@ DEVICE_LIMITS = "YubiKey about 4 KB, YubiHSM 2 about 3 KB"
 class Pkcs11Signer(SignerBase):
     """Signs with CKM_EDDSA on one token key over one logged-in session."""
 
+    #: Every signature returned was already verified against ``public_key`` in
+    #: software, so callers (``sign_bundle``) need not pay for a second check.
+    checks_signatures = True
+
     def __init__(self, opened: OpenToken, key: TokenKey, uri: Pkcs11Uri) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 

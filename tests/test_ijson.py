@@ -1,0 +1,122 @@
+"""The I-JSON reader: each refusal names the file and the place; ordinary JSON passes."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_rerun.errors import InputError
+from agent_rerun.ijson import load_json_file, loads_ijson
+from agent_rerun.jsonvalue import MAX_DEPTH
+
+
+def refused(data: bytes | str, *words: str, name: str = "doc.json") -> str:
+    with pytest.raises(InputError) as caught:
+        loads_ijson(data, name)
+    message = str(caught.value)
+    assert message.startswith(name), message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"a": [1, 2.5, -0, "x", null, true]}', {"a": [1, 2.5, 0, "x", None, True]}),
+        ('"\\ud83d\\ude00"', "\U0001f600"),  # an escaped surrogate *pair* is fine
+        ("9007199254740991", 2**53 - 1),
+        ("-9007199254740991", -(2**53 - 1)),
+        ("1e308", 1e308),
+        ("1E-400", 0.0),  # underflow to zero is exact enough to agree everywhere
+        ('{"a": {"a": 1}}', {"a": {"a": 1}}),  # the same key at different levels
+        ("  [ ]\n", []),
+    ],
+)
+def test_ordinary_json_is_accepted(text: str, value: Any) -> None:
+    assert loads_ijson(text.encode()) == value
+    assert loads_ijson(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "words"),
+    [
+        ('{"a": 1, "a": 2}', "$.a", ("duplicate", "'a'")),
+        ('{"x": {"b": 1, "c": 2, "b": 1}}', "$.x.b", ("duplicate",)),
+        ('[{"k": 0}, {"k": 1, "k": 1}]', "$[1].k", ("duplicate",)),
+        ('{"t": NaN}', "$.t", ("NaN",)),
+        ('{"t": [Infinity]}', "$.t[0]", ("Infinity",)),
+        ('{"t": -Infinity}', "$.t", ("Infinity",)),
+        ('{"t": 1e400}', "$.t", ("infinity",)),
+        ('{"t": -1e400}', "$.t", ("infinity",)),
+        ('{"seed": 9007199254740993}', "$.seed", ("9007199254740993",)),
+        ('{"seed": 9007199254740992}', "$.seed", ()),
+        ('{"seed": -9007199254740992}', "$.seed", ()),
+        ('{"seed": 123456789012345678901234567890}', "$.seed", ()),
+        ('{"s": "a\\ud800b"}', "$.s", ("surrogate",)),
+        ('{"s": "\\udfff"}', "$.s", ("surrogate",)),
+        ('{"s": "\\ude00\\ud83d"}', "$.s", ("surrogate",)),  # a pair in the wrong order
+        ('{"\\ud800": 1}', "$", ("surrogate",)),
+    ],
+)
+def test_ijson_violations_are_refused_with_place(text: str, place: str,
+                                                 words: tuple[str, ...]) -> None:
+    message = refused(text.encode(), *words)
+    assert f"at {place}:" in message
+
+
+def test_syntax_errors_name_line_and_column() -> None:
+    message = refused(b'{\n  "a": 1,\n  "b": \n}', "line 4", "column 1")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("data", [b"", b"   ", b"{", b"[1,]", b"{'a': 1}", b"nul", b"1 2"])
+def test_malformed_json_is_refused(data: bytes) -> None:
+    refused(data)
+
+
+def test_bom_and_bad_utf8_are_refused() -> None:
+    refused(b'\xef\xbb\xbf{"a": 1}', "byte-order mark")
+    refused(b'{"a": "\xff"}', "UTF-8", "byte 7")
+    refused(b'{"a": "\xed\xa0\x80"}', "UTF-8")  # a surrogate encoded directly in UTF-8
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 5_000, 200_000])
+def test_deep_nesting_is_an_input_error(levels: int) -> None:
+    refused(b"[" * levels + b"]" * levels, "nested")
+    refused(b'{"a":' * levels + b"1" + b"}" * levels, "nested")
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    assert loads_ijson(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+
+
+def test_label_is_included() -> None:
+    with pytest.raises(InputError, match=r"^step\.json \(step record\): "):
+        loads_ijson(b"[", "step.json", "step record")
+
+
+def test_load_json_file_reads_and_names_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_bytes(b'{"a": 1}')
+    assert load_json_file(good) == {"a": 1}
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"a": 1, "a": 1}')
+    with pytest.raises(InputError, match=str(bad)):
+        load_json_file(bad)
+    with pytest.raises(InputError, match="cannot read"):
+        load_json_file(tmp_path / "missing.json")
+    with pytest.raises(InputError, match="cannot read"):
+        load_json_file(tmp_path)  # a directory
+
+
+def test_load_json_file_dash_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"from": "stdin"}')))
+    assert load_json_file("-") == {"from": "stdin"}
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{")))
+    with pytest.raises(InputError, match="^<stdin>"):
+        load_json_file("-")
