@@ -70,6 +70,12 @@ def check_json_value(value: Any, path: str) -> None:
         elif kind is float:
             if not math.isfinite(item):
                 raise ValidationError(f"number {item!r} is not finite", where)
+            if MAX_SAFE_INTEGER < abs(item) < 1e21 and item.is_integer():
+                # JCS writes these as integer text (1e20 -> 100000000000000000000),
+                # which every I-JSON reader, ours included, must refuse.
+                raise ValidationError(
+                    f"number {item!r} would be written as an integer beyond 2**53 - 1", where
+                )
         elif kind is bool or item is None:
             pass
         elif kind is Marker:

@@ -10,6 +10,7 @@ script prints the rates and ratios.
 
 Rows:
   raw python-pkcs11   C_Sign(CKM_EDDSA) on a bundle-sized payload, nothing else
+  signer.sign         the backend's sign(): C_Sign plus the software check of the result
   library batch       load_signer once + capture() of every step (one session)
   library batch+write the same, writing each bundle atomically as the CLI does
   cli batch           `rerun capture STEP... -o DIR --key pkcs11:...` (with --cli;
@@ -127,6 +128,7 @@ def measure(steps: int, rounds: int, cli: bool, work: Path, records: list[dict[s
     from agent_rerun.atomic import write_atomic
     from agent_rerun.canonical import jcs_bytes
     from agent_rerun.capture import CaptureOptions, capture
+    from agent_rerun.signature import signing_payload
     from agent_rerun.signer import closing_signer, load_signer
 
     def library_batch() -> None:
@@ -134,6 +136,12 @@ def measure(steps: int, rounds: int, cli: bool, work: Path, records: list[dict[s
             options = CaptureOptions(signer=signer)
             for record in records:
                 capture(record, options)
+
+    def signer_only() -> None:
+        payload = signing_payload(capture(records[0]))
+        with closing_signer(load_signer(key_uri)) as signer:
+            for _ in records:
+                signer.sign(payload)
 
     out = work / "bundles"
     out.mkdir()
@@ -148,6 +156,7 @@ def measure(steps: int, rounds: int, cli: bool, work: Path, records: list[dict[s
     # every ratio compares neighbours in time, and keep each one's best round.
     contenders: list[tuple[str, Callable[[], None]]] = [
         ("raw python-pkcs11 C_Sign", raw),
+        ("pkcs11 signer.sign + check", signer_only),
         ("library batch (capture)", library_batch),
         ("library batch + write", library_batch_write),
     ]

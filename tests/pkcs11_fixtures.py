@@ -95,14 +95,18 @@ def _missing() -> str | None:
     return None
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason``, or fail under CI=true, where nothing may be skipped."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_softhsm() -> None:
     """Skip (or, under CI=true, fail) when SoftHSM2 cannot be used here."""
     problem = _missing()
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but SoftHSM2 is unusable: {problem}")
-    pytest.skip(problem)
+    if problem is not None:
+        skip_or_fail(problem)
 
 
 def init_token(conf: Path, label: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pkcs11_fixtures import import_or_skip
+from pkcs11_fixtures import import_or_skip, require_softhsm, skip_or_fail
 
 from agent_rerun.errors import SignerError
 
@@ -67,9 +67,10 @@ def test_no_module_anywhere_says_how_to_name_one() -> None:
 
 
 def test_module_name_is_looked_up_in_p11kit_registrations_and_lib_dirs() -> None:
+    require_softhsm()
     registered = Path("/usr/share/p11-kit/modules/softhsm2.module")
     if not registered.is_file():
-        pytest.skip("softhsm2 is not registered with p11-kit here")
+        skip_or_fail("softhsm2 is not registered with p11-kit here")
     choice = find_module(parse("pkcs11:?module-name=softhsm2"))
     assert Path(choice.path).is_file()
     assert Path(choice.path).name == "libsofthsm2.so"
@@ -103,7 +104,7 @@ def test_a_real_library_that_is_not_pkcs11() -> None:
     candidates = [p for p in (f"/usr/lib/x86_64-linux-gnu/{libz}", f"/lib/{libz}") if libz]
     found = next((p for p in candidates if Path(p).is_file()), None)
     if found is None:
-        pytest.skip("no libz on this system to stand in for a foreign library")
+        skip_or_fail("no libz on this system to stand in for a foreign library")
     with pytest.raises(SignerError, match="C_GetFunctionList"):
         load_library(ModuleChoice(found, "the URI's module-path"))
 

@@ -1,4 +1,8 @@
-"""``rerun verify``: one JSON result on stdout, exit 0 only when verified."""
+"""``rerun verify``: one JSON result on stdout, exit 0 only when verified.
+
+With ``--batch FOLDER_OR_MANIFEST`` it checks many pairs in one process and
+prints JSON Lines instead (one object per pair), then a summary on stderr.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK
 
 
 @click.command("verify")
-@click.argument("bundle_path", metavar="BUNDLE")
-@click.argument("actual_path", metavar="ACTUAL")
+@click.argument("bundle_path", metavar="BUNDLE", required=False)
+@click.argument("actual_path", metavar="ACTUAL", required=False)
 @click.option("--trusted-key", "trusted_key_texts", multiple=True, metavar="KEY",
               help="A trusted signer: base64 raw public key or an 'ssh-ed25519 AAAA...' line. "
                    "Repeatable.")
@@ -20,13 +24,34 @@ from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK
               help="Trusted signers in OpenSSH allowed_signers format (or base64 key per line).")
 @click.option("--require-signature", is_flag=True,
               help="Fail unsigned bundles (implied by any trusted key).")
-def verify_command(bundle_path: str, actual_path: str, trusted_key_texts: tuple[str, ...],
-                   trust_file: str | None, require_signature: bool) -> None:
+@click.option("--batch", "batch_source", metavar="FOLDER_OR_MANIFEST",
+              help="Verify many pairs instead of BUNDLE ACTUAL: a folder (NAME.rr with "
+                   "NAME.actual.json or NAME.json) or a manifest (JSON Lines or two columns).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for --batch.")
+@click.pass_context
+def verify_command(ctx: click.Context, bundle_path: str | None, actual_path: str | None,
+                   trusted_key_texts: tuple[str, ...], trust_file: str | None,
+                   require_signature: bool, batch_source: str | None, jobs: int) -> None:
     """Check an ACTUAL record (inputs sent, output produced) against a BUNDLE.
 
     Prints {"verified", "errors", "warnings"} as JSON; exit 0 when verified, 1 when not.
+    With --batch, prints one JSON line per pair (its name, bundle and actual paths
+    plus that object) and a summary on stderr; exit 0 only when every pair verified.
     """
     from agent_rerun.errors import InputError
+
+    if batch_source is not None:
+        if bundle_path is not None:
+            raise click.UsageError("give either BUNDLE ACTUAL or --batch, not both")
+        from agent_rerun.cli.verify_batch import run_batch
+
+        run_batch(batch_source, jobs, trusted_key_texts, trust_file, require_signature)
+        return
+    for param in ctx.command.params:
+        if param.name in ("bundle_path", "actual_path") and ctx.params[param.name] is None:
+            raise click.MissingParameter(ctx=ctx, param=param)
+    assert bundle_path is not None and actual_path is not None
     from agent_rerun.verify import VerifyResult, verify_files
 
     try:

@@ -1,12 +1,16 @@
 """The ``pkcs11`` backend object the core finds through the entry point.
 
-It only parses the URI and hands each job to the module that does it, so the
-entry point stays cheap to import and every job stays testable on its own.
+It only parses the URI and hands each job to the module that does it, so every
+job stays small and testable on its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+# Imported here, not lazily, so a missing python-pkcs11 fails when the core loads
+# the entry point, which turns it into one line saying what to install.
+import pkcs11  # noqa: F401
 
 from agent_rerun.signer import KeyInfo, PromptFn
 from agent_rerun_pkcs11.keygen import generate_on_token

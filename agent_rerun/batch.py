@@ -1,0 +1,182 @@
+"""Verify many bundle/actual pairs in one process: a folder, or a manifest of pairs.
+
+CI jobs check thousands of replays; starting an interpreter per pair costs far
+more than the check itself. Pairs come from one of two places:
+
+* a folder: every ``NAME.rr`` in it (not in subfolders), in name order, is
+  paired with ``NAME.actual.json`` beside it, or else with ``NAME.json``;
+* a manifest file, either JSON Lines (each line an object
+  ``{"bundle": PATH, "actual": PATH, "name"?: TEXT}``) or plain text (each line
+  ``BUNDLE ACTUAL``, separated by a tab, or by whitespace when there is no tab).
+  Blank lines and lines starting with ``#`` are skipped; relative paths are
+  relative to the manifest's folder. The first meaningful line decides the
+  format: ``{`` means JSON Lines.
+
+A pair that cannot be checked (no actual record, a bad manifest line, an
+unreadable file) yields a failed result with an error code, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_rerun.errors import InputError
+from agent_rerun.verify import VerifyResult, verify_files
+
+BUNDLE_SUFFIX = ".rr"
+ACTUAL_SUFFIXES = (".actual.json", ".json")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One bundle and the actual record to check against it.
+
+    ``problem`` is set (and the pair is reported as failed) when the pair could
+    not even be formed, e.g. a bundle without an actual record.
+    """
+
+    name: str
+    bundle: str
+    actual: str | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """The outcome of one pair, as batch verify prints it."""
+
+    pair: Pair
+    result: VerifyResult
+
+    @property
+    def verified(self) -> bool:
+        return self.result.verified
+
+    def to_json(self) -> dict[str, Any]:
+        """``{name, bundle, actual}`` followed by the single-pair result object."""
+        return {"name": self.pair.name, "bundle": self.pair.bundle,
+                "actual": self.pair.actual, **self.result.to_json()}
+
+
+def pairs_from(source: str | os.PathLike[str]) -> list[Pair]:
+    """Pairs from a folder or a manifest file (see the module docstring)."""
+    path = Path(source)
+    if path.is_dir():
+        return pairs_from_folder(path)
+    return pairs_from_manifest(path)
+
+
+def pairs_from_folder(folder: str | os.PathLike[str]) -> list[Pair]:
+    """Each ``NAME.rr`` with ``NAME.actual.json`` (preferred) or ``NAME.json``."""
+    root = Path(folder)
+    try:
+        bundles = sorted(entry for entry in root.iterdir()
+                         if entry.name.endswith(BUNDLE_SUFFIX) and entry.is_file())
+    except OSError as exc:
+        raise InputError(f"{root}: cannot list folder: {exc.strerror or exc}") from None
+    pairs = []
+    for bundle in bundles:
+        name = bundle.name[: -len(BUNDLE_SUFFIX)]
+        candidates = [root / (name + suffix) for suffix in ACTUAL_SUFFIXES]
+        actual = next((c for c in candidates if c.is_file()), None)
+        if actual is None:
+            wanted = " or ".join(c.name for c in candidates)
+            pairs.append(Pair(name, str(bundle), None, f"MissingActual:no {wanted} beside it"))
+        else:
+            pairs.append(Pair(name, str(bundle), str(actual)))
+    return pairs
+
+
+def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
+    """Pairs listed in a JSON Lines or two-column text manifest."""
+    path = Path(manifest)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        raise InputError(f"{path}: cannot read manifest: {reason or exc}") from None
+    base = path.parent
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)]
+    lines = [(number, line) for number, line in lines if line and not line.startswith("#")]
+    json_lines = bool(lines) and lines[0][1].startswith("{")
+    parse = _json_line if json_lines else _text_line
+    return [parse(line, number, base, path) for number, line in lines]
+
+
+def verify_pairs(pairs: Iterable[Pair], *, jobs: int = 1, **policy: Any) -> Iterator[PairResult]:
+    """One result per pair, in the pairs' order; ``jobs`` > 1 checks them in
+    that many processes. ``policy`` is passed to ``verify`` (trusted keys etc.)."""
+    if jobs <= 1:
+        for pair in pairs:
+            yield verify_pair(pair, policy)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    items = list(pairs)
+    chunk = max(1, min(64, len(items) // (jobs * 8) or 1))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(partial(verify_pair, policy=policy), items, chunksize=chunk)
+
+
+def verify_batch(source: str | os.PathLike[str], *, jobs: int = 1,
+                 **policy: Any) -> Iterator[PairResult]:
+    """``verify_pairs(pairs_from(source))``; raises ``InputError`` only when the
+    folder or manifest itself cannot be read."""
+    return verify_pairs(pairs_from(source), jobs=jobs, **policy)
+
+
+def verify_pair(pair: Pair, policy: dict[str, Any]) -> PairResult:
+    """Check one pair; never raises (module level so worker processes can run it)."""
+    if pair.problem is not None or pair.actual is None:
+        return PairResult(pair, VerifyResult(False, [pair.problem or "MissingActual"]))
+    return PairResult(pair, verify_files(pair.bundle, pair.actual, **policy))
+
+
+def _resolve(base: Path, value: str) -> str:
+    return value if os.path.isabs(value) else str(base / value)
+
+
+def _json_line(line: str, number: int, base: Path, manifest: Path) -> Pair:
+    where = f"{manifest}:{number}"
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return _bad_line(where, f"not JSON ({exc.msg})")
+    if not isinstance(entry, dict):
+        return _bad_line(where, "not a JSON object")
+    unknown = entry.keys() - {"bundle", "actual", "name"}
+    if unknown:
+        return _bad_line(where, f"unknown field {', '.join(sorted(map(repr, unknown)))}")
+    bundle, actual, name = entry.get("bundle"), entry.get("actual"), entry.get("name")
+    if not isinstance(bundle, str) or not bundle:
+        return _bad_line(where, "'bundle' must be a non-empty path string")
+    if not isinstance(actual, str) or not actual:
+        return _bad_line(where, "'actual' must be a non-empty path string")
+    if name is not None and not isinstance(name, str):
+        return _bad_line(where, "'name' must be a string")
+    return Pair(name or _name_of(bundle), _resolve(base, bundle), _resolve(base, actual))
+
+
+def _text_line(line: str, number: int, base: Path, manifest: Path) -> Pair:
+    fields = line.split("\t") if "\t" in line else line.split()
+    fields = [field.strip() for field in fields]
+    if len(fields) != 2 or not all(fields):
+        return _bad_line(f"{manifest}:{number}",
+                         f"expected two columns BUNDLE ACTUAL, got {len(fields)}")
+    bundle, actual = fields
+    return Pair(_name_of(bundle), _resolve(base, bundle), _resolve(base, actual))
+
+
+def _bad_line(where: str, reason: str) -> Pair:
+    return Pair(where, "", None, f"BadManifestLine:{where}: {reason}")
+
+
+def _name_of(bundle: str) -> str:
+    name = os.path.basename(bundle)
+    return name[: -len(BUNDLE_SUFFIX)] if name.endswith(BUNDLE_SUFFIX) else name

@@ -1,0 +1,54 @@
+"""``rerun verify --batch``: JSON Lines per pair on stdout, one summary line on stderr.
+
+Loaded only when ``--batch`` is given, so single-pair start-up stays lean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, fail
+
+
+def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
+              trust_file: str | None, require_signature: bool) -> None:
+    """Verify every pair of ``source``; exit 0 only when all verified."""
+    from agent_rerun.batch import pairs_from, verify_pairs
+    from agent_rerun.cli.verify_cmd import trust_policy
+    from agent_rerun.errors import InputError
+
+    try:
+        policy = trust_policy(trusted_key_texts, trust_file, require_signature)
+        pairs = pairs_from(source)
+    except InputError as exc:
+        fail(str(exc), EXIT_FAILED)
+    if not pairs:
+        fail(f"{source}: no bundle/actual pairs found", EXIT_FAILED)
+    verified = 0
+    out = sys.stdout
+    with _progress(len(pairs)) as advance:
+        for outcome in verify_pairs(pairs, jobs=jobs, **policy):
+            out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+            verified += outcome.verified
+            advance()
+    out.flush()
+    failed = len(pairs) - verified
+    click.echo(f"rerun: {verified} of {len(pairs)} pairs verified, {failed} failed", err=True)
+    raise SystemExit(EXIT_OK if failed == 0 else EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Any]:
+    """A progress bar on stderr, only when stderr is a terminal and stdout is not
+    (results printed to the same terminal would tear the bar apart)."""
+    if not (sys.stderr.isatty() and not sys.stdout.isatty()):
+        yield lambda: None
+        return
+    with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+        yield lambda: bar.update(1)

@@ -1,0 +1,81 @@
+"""Times in-process ``capture`` / ``verify`` for whichever ``agent_rerun`` its interpreter has.
+
+Started once per implementation by ``run.py`` (ours from the project venv, the
+published 0.1.0 from ``bench/.published-venv``) and driven over stdin/stdout
+with one JSON object per line, so both run alternately on the same inputs.
+It lives outside the package and is run as a script, so ``sys.path`` holds
+only this folder and the interpreter's own site-packages.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import sys
+import time
+from typing import Any
+
+import agent_rerun
+from agent_rerun import CaptureOptions, capture, jcs_bytes, verify
+
+SIGNING_KEY = bytes([1]) * 32
+
+
+def _load(path: str) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.cases: dict[str, dict[str, Any]] = {}
+        self.options = CaptureOptions(signing_key=SIGNING_KEY)
+
+    def load(self, name: str, step: str, bundle: str, actual: str) -> dict[str, Any]:
+        self.cases[name] = {"step": _load(step), "bundle": _load(bundle),
+                            "actual": _load(actual)}
+        return {}
+
+    def time(self, name: str, op: str, inner: int) -> dict[str, Any]:
+        """Seconds per call, averaged over ``inner`` back-to-back calls."""
+        case = self.cases[name]
+        if op == "capture":
+            step, options = case["step"], self.options
+
+            def call() -> Any:
+                return capture(step, options)
+        else:
+            bundle, actual = case["bundle"], case["actual"]
+
+            def call() -> Any:
+                return verify(bundle, actual)
+
+        gc.collect()
+        start = time.perf_counter()
+        for _ in range(inner):
+            out = call()
+        seconds = (time.perf_counter() - start) / inner
+        if op == "capture":
+            check = hashlib.sha256(jcs_bytes(out)).hexdigest()
+        else:
+            check = f"verified={out.verified} errors={out.errors}"
+        return {"seconds": seconds, "check": check}
+
+    def version(self) -> dict[str, Any]:
+        return {"version": getattr(agent_rerun, "__version__", "0.1.0"),
+                "file": agent_rerun.__file__}
+
+
+def main() -> None:
+    worker = Worker()
+    for line in sys.stdin:
+        request = json.loads(line)
+        command = request.pop("cmd")
+        reply = getattr(worker, command)(**request)
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
