@@ -56,7 +56,7 @@ def vector_dirs(root: Path) -> list[Path]:
 
 
 def vector_matches(expected: Mapping[str, Any], result: Mapping[str, Any]) -> list[str]:
-    """Why ``result`` ({verified, errors, warnings}) does not satisfy ``expected``; [] if it does."""
+    """Why a result ({verified, errors, warnings}) misses ``expected``; [] when it matches."""
     problems = []
     if result["verified"] is not expected["verified"]:
         problems.append(f"verified is {result['verified']}, expected {expected['verified']}")

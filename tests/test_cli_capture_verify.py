@@ -15,18 +15,16 @@ from agent_rerun import __version__, encode_embedding, jcs_bytes
 from agent_rerun.cli import cli
 
 C1 = OUR_VECTORS / "c1-byte-replay-passes"
-TEST_KEY: Path  # set per test by the fixture below
 
 
-@pytest.fixture(autouse=True)
-def _private_test_key(tmp_path_factory: pytest.TempPathFactory) -> None:
+@pytest.fixture(scope="module")
+def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixed test key, copied with owner-only permissions (the file backend warns
     about group-readable keys, and that warning would muddy the stderr checks)."""
-    global TEST_KEY
-    folder = tmp_path_factory.mktemp("key")
-    TEST_KEY = folder / "test-key.json"
-    TEST_KEY.write_bytes((OUR_VECTORS / "test-key.json").read_bytes())
-    TEST_KEY.chmod(0o600)
+    path = tmp_path_factory.mktemp("key") / "test-key.json"
+    path.write_bytes((OUR_VECTORS / "test-key.json").read_bytes())
+    path.chmod(0o600)
+    return path
 
 
 def base_step() -> dict[str, Any]:
@@ -61,10 +59,10 @@ def assert_clean_failure(run: CliResult, code: int = 1, *words: str) -> None:
 # ------------------------------------------------------------------ capture output
 
 
-def test_capture_writes_exact_jcs_bytes(tmp_path: Path) -> None:
+def test_capture_writes_exact_jcs_bytes(key: Path, tmp_path: Path) -> None:
     step = write_json(tmp_path / "step.json", base_step())
     out = tmp_path / "bundle.rr"
-    run = run_cli("capture", step, "-o", out, "--key", TEST_KEY)
+    run = run_cli("capture", step, "-o", out, "--key", key)
     assert run.returncode == 0, run.stderr
     data = out.read_bytes()
     assert data == (C1 / "bundle.rr").read_bytes()  # = the published C1 bundle
@@ -74,8 +72,8 @@ def test_capture_writes_exact_jcs_bytes(tmp_path: Path) -> None:
     assert oct(out.stat().st_mode & 0o777) == oct(0o644)
 
 
-def test_capture_stdin_to_stdout(tmp_path: Path) -> None:
-    run = run_cli("capture", "-", "-o", "-", "--key", TEST_KEY,
+def test_capture_stdin_to_stdout(key: Path, tmp_path: Path) -> None:
+    run = run_cli("capture", "-", "-o", "-", "--key", key,
                   input=json.dumps(base_step()))
     assert run.returncode == 0, run.stderr
     assert run.stdout_bytes == (C1 / "bundle.rr").read_bytes()
@@ -95,18 +93,18 @@ def test_capture_without_key_or_config_is_unsigned() -> None:
     assert "signature" not in json.loads(run.stdout_bytes)
 
 
-def test_unsigned_and_key_contradict(tmp_path: Path) -> None:
-    run = run_cli("capture", "-", "-o", "-", "--unsigned", "--key", TEST_KEY,
+def test_unsigned_and_key_contradict(key: Path, tmp_path: Path) -> None:
+    run = run_cli("capture", "-", "-o", "-", "--unsigned", "--key", key,
                   input=json.dumps(base_step()))
     assert run.returncode != 0 and run.stdout == ""
     assert "Traceback" not in run.stderr and "--unsigned" in run.stderr
 
 
-def test_capture_replaces_an_existing_bundle(tmp_path: Path) -> None:
+def test_capture_replaces_an_existing_bundle(key: Path, tmp_path: Path) -> None:
     out = tmp_path / "bundle.rr"
     out.write_bytes(b"old contents")
     step = write_json(tmp_path / "step.json", base_step())
-    assert run_cli("capture", step, "-o", out, "--key", TEST_KEY).returncode == 0
+    assert run_cli("capture", step, "-o", out, "--key", key).returncode == 0
     assert out.read_bytes() == (C1 / "bundle.rr").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.rr", "step.json"]
 
@@ -126,13 +124,14 @@ def test_capture_replaces_an_existing_bundle(tmp_path: Path) -> None:
         (b"", ("step.json",)),
     ],
 )
-def test_failed_capture_leaves_existing_output_untouched(tmp_path: Path, step_bytes: bytes,
-                                                         words: tuple[str, ...]) -> None:
+def test_failed_capture_leaves_existing_output_untouched(
+    key: Path, tmp_path: Path, step_bytes: bytes, words: tuple[str, ...]
+) -> None:
     out = tmp_path / "bundle.rr"
     out.write_bytes(b"precious")
     step = tmp_path / "step.json"
     step.write_bytes(step_bytes)
-    run = run_cli("capture", step, "-o", out, "--key", TEST_KEY)
+    run = run_cli("capture", step, "-o", out, "--key", key)
     assert_clean_failure(run, 1, *words)
     assert out.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.rr", "step.json"]
@@ -171,13 +170,13 @@ def test_capture_with_unusable_key_exits_3(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ batch capture
 
 
-def test_batch_capture_into_a_folder(tmp_path: Path) -> None:
+def test_batch_capture_into_a_folder(key: Path, tmp_path: Path) -> None:
     semantic = {**base_step(), "expected": {"semantic_embedding": encode_embedding([1, 0])},
                 "tolerance": {"level": "semantic", "threshold": 0.9}}
     steps = [write_json(tmp_path / "first.json", base_step()),
              write_json(tmp_path / "second.step.json", semantic)]
     out = tmp_path / "bundles"
-    run = run_cli("capture", *steps, "-o", out, "--key", TEST_KEY)
+    run = run_cli("capture", *steps, "-o", out, "--key", key)
     assert run.returncode == 0, run.stderr
     assert sorted(p.name for p in out.iterdir()) == ["first.rr", "second.step.rr"]
     assert (out / "first.rr").read_bytes() == (C1 / "bundle.rr").read_bytes()
@@ -217,27 +216,27 @@ def test_batch_refuses_colliding_names_and_stdout(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ sign
 
 
-def test_sign_in_place_matches_signed_capture(tmp_path: Path) -> None:
+def test_sign_in_place_matches_signed_capture(key: Path, tmp_path: Path) -> None:
     step = write_json(tmp_path / "step.json", base_step())
     bundle = tmp_path / "b.rr"
     assert run_cli("capture", step, "-o", bundle, "--unsigned").returncode == 0
-    run = run_cli("sign", bundle, "--key", TEST_KEY)
+    run = run_cli("sign", bundle, "--key", key)
     assert run.returncode == 0, run.stderr
     assert bundle.read_bytes() == (C1 / "bundle.rr").read_bytes()
 
 
-def test_sign_resigns_an_edited_bundle(tmp_path: Path) -> None:
+def test_sign_resigns_an_edited_bundle(key: Path, tmp_path: Path) -> None:
     edited = OUR_VECTORS / "c3-mutated-bundle-rejected" / "bundle.rr"
     out = tmp_path / "resigned.rr"
-    run = run_cli("sign", edited, "--key", TEST_KEY, "-o", out)
+    run = run_cli("sign", edited, "--key", key, "-o", out)
     assert run.returncode == 0, run.stderr
     verified = run_cli("verify", out, C1 / "actual.json")
     assert verified.returncode == 0, verified.stdout
 
 
-def test_sign_refuses_invalid_bundle_and_missing_key(tmp_path: Path) -> None:
+def test_sign_refuses_invalid_bundle_and_missing_key(key: Path, tmp_path: Path) -> None:
     bad = OUR_VECTORS / "strictness-extra-bundle-field" / "bundle.rr"
-    assert_clean_failure(run_cli("sign", bad, "--key", TEST_KEY, "-o", tmp_path / "x.rr"), 1,
+    assert_clean_failure(run_cli("sign", bad, "--key", key, "-o", tmp_path / "x.rr"), 1,
                          "MYSTERY")
     assert not (tmp_path / "x.rr").exists()
     copy = tmp_path / "b.rr"

@@ -118,5 +118,5 @@ def test_load_json_file_dash_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"from": "stdin"}')))
     assert load_json_file("-") == {"from": "stdin"}
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"{")))
-    with pytest.raises(InputError, match="^<stdin>"):
+    with pytest.raises(InputError, match=r"^<stdin>"):
         load_json_file("-")

@@ -107,7 +107,7 @@ def faithful_actual(step: dict[str, Any]) -> dict[str, Any]:
 def test_capture_then_verify_round_trips(step: dict[str, Any], sign: bool) -> None:
     bundle = capture(step, CaptureOptions(signing_key=KEY if sign else None))
     actual = faithful_actual(step)
-    expected_errors = ([f"UnsupportedTolerance:structural"]
+    expected_errors = (["UnsupportedTolerance:structural"]
                        if step["tolerance"]["level"] == "structural" else [])
     result = verify(bundle, actual)
     assert result.errors == expected_errors and result.warnings == []

@@ -512,7 +512,8 @@ def differences(root: Path = HERE) -> list[str]:
         elif path.read_bytes() != data:
             problems.append(f"differs: {path.relative_to(root)}")
     planned_dirs = {path.parent for path in plan}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and (p / "expected.json").exists()):
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and (p / "expected.json").exists())
+    for folder in folders:
         if folder not in planned_dirs:
             problems.append(f"stray vector folder: {folder.name}")
             continue

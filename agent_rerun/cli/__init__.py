@@ -25,6 +25,9 @@ from agent_rerun.cli.verify_cmd import verify_command
 @click.version_option(__version__, "--version", prog_name="rerun")
 def cli() -> None:
     """Capture, sign and verify rerun.json v0.1 bundles for LLM steps."""
+    # Warnings (a key file others can read, ...) become one "rerun: warning:" line each.
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", UserWarning)
 
 
 cli.add_command(capture_command)
@@ -37,11 +40,10 @@ cli.add_command(keys_group)
 
 
 def main() -> None:
-    """Console-script entry point: warnings and unexpected failures as one stderr line.
+    """Console-script entry point: an unexpected failure is one stderr line, not a traceback.
 
     ``RERUN_DEBUG=1`` shows the traceback of an unexpected failure for bug reports.
     """
-    warnings.showwarning = _show_warning
     try:
         cli(prog_name="rerun")
     except KeyboardInterrupt:

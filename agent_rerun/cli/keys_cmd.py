@@ -8,43 +8,9 @@ terminal, never from an argument.
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
-
 import click
 
-from agent_rerun.cli.common import prompt_if_interactive, reports_errors, warn
-
-
-@contextlib.contextmanager
-def key_warnings_on_stderr() -> Iterator[None]:
-    """Show each key warning (e.g. loose file permissions) as one ``rerun: warning:`` line.
-
-    Python's default display spends two lines and a source path on it; capture
-    and sign should wrap their key loading in this too.
-    """
-    from agent_rerun.keyfile import KeyPermissionWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", KeyPermissionWarning)
-        original = warnings.showwarning
-
-        def show(
-            message: Warning | str,
-            category: type[Warning],
-            filename: str,
-            lineno: int,
-            file: object = None,
-            line: str | None = None,
-        ) -> None:
-            if issubclass(category, KeyPermissionWarning):
-                warn(str(message))
-            else:
-                original(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
-
-        warnings.showwarning = show
-        yield
+from agent_rerun.cli.common import prompt_if_interactive, reports_errors
 
 
 def _print_key(uri: str, public_key: bytes, description: str = "") -> None:
@@ -70,8 +36,7 @@ def keygen_command(uri: str, force: bool) -> None:
     """
     from agent_rerun.signer import generate_key
 
-    with key_warnings_on_stderr():
-        info = generate_key(uri, force=force, prompt=prompt_if_interactive())
+    info = generate_key(uri, force=force, prompt=prompt_if_interactive())
     _print_key(info.uri, info.public_key, info.description)
 
 
@@ -91,8 +56,7 @@ def pubkey_command(uri: str, output_format: str) -> None:
     from agent_rerun.pubkey import b64_public_key, ssh_public_key_line
     from agent_rerun.signer import closing_signer, load_signer
 
-    with key_warnings_on_stderr():
-        signer = load_signer(uri, prompt=prompt_if_interactive())
+    signer = load_signer(uri, prompt=prompt_if_interactive())
     with closing_signer(signer) as opened:
         public_key = opened.public_key
     if output_format == "ssh":
@@ -115,8 +79,7 @@ def list_command(uri: str) -> None:
     """List the keys a backend holds at URI (a keyring service, a token, a key file)."""
     from agent_rerun.signer import list_keys
 
-    with key_warnings_on_stderr():
-        infos = list_keys(uri, prompt=prompt_if_interactive())
+    infos = list_keys(uri, prompt=prompt_if_interactive())
     if not infos:
         click.echo(f"no keys at {_display_uri(uri)}", err=True)
         return
