@@ -32,19 +32,6 @@ OTHER_TOKEN = "rerun-other"
 USER_PIN = "4711+0 pin"  # a '+' and a space: both must survive URI decoding untouched
 SO_PIN = "so-secret-1234"
 
-STEP = {
-    "model": {"vendor": "anthropic", "id": "claude-opus-4-7", "fingerprint": "fp_test"},
-    "sampling": {"temperature": 0, "top_p": 1, "seed": 42},
-    "inputs": {
-        "system_prompt": "you are a helpful assistant",
-        "messages": [{"role": "user", "content": "say hi"}],
-    },
-    "runtime": {"class": "cloud"},
-    "expected": {"transcript": {"messages": [{"role": "assistant", "content": "hi"}]}},
-    "tolerance": {"level": "byte"},
-}
-ACTUAL = {"inputs": STEP["inputs"], "output": {"transcript": STEP["expected"]["transcript"]}}
-
 
 @dataclass(frozen=True)
 class SoftHsm:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 import pytest
 from conftest import OUR_VECTORS, CliResult, run_cli
+from samples import sample_step
 
 from agent_rerun import __version__, encode_embedding, jcs_bytes
 from agent_rerun.cli import cli
@@ -28,16 +29,10 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def base_step() -> dict[str, Any]:
-    return {
-        "model": {"vendor": "anthropic", "id": "claude-opus-4-7", "fingerprint": "fp_test"},
-        "sampling": {"temperature": 0, "top_p": 1, "seed": 42},
-        "inputs": {"system_prompt": "you are a helpful assistant",
-                   "messages": [{"role": "user", "content": "say hi"},
-                                {"role": "assistant", "content": "hi"}]},
-        "runtime": {"class": "cloud", "tool_versions": {"python": "3.12.3"}},
-        "expected": {"transcript": {"messages": [{"role": "assistant", "content": "hi"}]}},
-        "tolerance": {"level": "byte"},
-    }
+    """The sample step, its input conversation ending with the assistant's "hi"."""
+    step = sample_step()
+    step["inputs"]["messages"].append({"role": "assistant", "content": "hi"})
+    return step
 
 
 def write_json(path: Path, value: Any) -> Path:

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from samples import SAMPLE_STEP
 
 from agent_rerun.capture import CaptureOptions, capture
 from agent_rerun.cli import cli, keys_cmd
@@ -25,18 +26,6 @@ from agent_rerun.pubkey import fingerprint, ssh_public_key_line
 from agent_rerun.trust import parse_trusted_key
 
 PASSPHRASE = "tr0ub4dor&3"
-
-STEP = {
-    "model": {"vendor": "anthropic", "id": "claude-opus-4-7", "fingerprint": "fp_test"},
-    "sampling": {"temperature": 0, "top_p": 1, "seed": 42},
-    "inputs": {
-        "system_prompt": "you are a helpful assistant",
-        "messages": [{"role": "user", "content": "say hi"}],
-    },
-    "runtime": {"class": "cloud", "tool_versions": {"python": "3.12.3"}},
-    "expected": {"transcript": {"messages": [{"role": "assistant", "content": "hi"}]}},
-    "tolerance": {"level": "byte"},
-}
 
 
 @pytest.fixture(autouse=True)
@@ -318,7 +307,7 @@ def test_keygen_on_a_real_tty(tmp_path: Path) -> None:
 
 def _bundle(tmp_path: Path, key_path: Path | None, name: str = "b.rr") -> Path:
     signer = backend.load(str(key_path)) if key_path else None
-    bundle = capture(STEP, CaptureOptions(signer=signer))
+    bundle = capture(SAMPLE_STEP, CaptureOptions(signer=signer))
     out = tmp_path / name
     out.write_text(json.dumps(bundle))
     return out

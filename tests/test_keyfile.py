@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import require
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -27,15 +28,6 @@ from agent_rerun.keyfile import (
 from agent_rerun.signer import Signer, backend_for, load_signer
 
 PASSPHRASE = "correct horse battery staple"
-
-
-def _require(available: bool, reason: str) -> None:
-    """Skip when an external tool is missing, but never under CI: there it must be present."""
-    if available:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"required under CI: {reason}")
-    pytest.skip(reason)
 
 
 def _raw_pub(key: ed25519.Ed25519PrivateKey) -> bytes:
@@ -144,12 +136,12 @@ def _encrypted(key: ed25519.Ed25519PrivateKey, fmt: serialization.PrivateFormat)
     )
 
 
-def _bcrypt_present() -> bool:
+def _require_bcrypt() -> None:
+    """Encrypted OpenSSH keys need the bcrypt package: skip without it (fail under CI)."""
     try:
         import bcrypt  # noqa: F401
     except ImportError:
-        return False
-    return True
+        require(False, "encrypted OpenSSH keys need the bcrypt package")
 
 
 @pytest.mark.parametrize(
@@ -162,7 +154,7 @@ def test_encrypted_formats_with_env_passphrase(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if fmt is serialization.PrivateFormat.OpenSSH:
-        _require(_bcrypt_present(), "encrypted OpenSSH keys need the bcrypt package")
+        _require_bcrypt()
     path = _write(tmp_path / "key", _encrypted(key, fmt))
     monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
     with backend.load(str(path)) as signer:
@@ -214,7 +206,7 @@ def test_wrong_passphrase_one_clear_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if fmt is serialization.PrivateFormat.OpenSSH:
-        _require(_bcrypt_present(), "encrypted OpenSSH keys need the bcrypt package")
+        _require_bcrypt()
     path = _write(tmp_path / "key", _encrypted(key, fmt))
     monkeypatch.setenv(PASSPHRASE_ENV, wrong)
     with pytest.raises(SignerError) as caught:
@@ -227,9 +219,9 @@ def test_ssh_keygen_made_key(
     tmp_path: Path, passphrase: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tool = shutil.which("ssh-keygen")
-    _require(tool is not None, "ssh-keygen (openssh-client) is not installed")
+    require(tool is not None, "ssh-keygen (openssh-client) is not installed")
     if passphrase:
-        _require(_bcrypt_present(), "encrypted OpenSSH keys need the bcrypt package")
+        _require_bcrypt()
     assert tool is not None
     path = tmp_path / "id_ed25519"
     subprocess.run(

@@ -14,22 +14,20 @@ import contextlib
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from conftest import in_ci, require
+from conftest import in_ci
 
 try:
     import agent_rerun_keyring
     import keyring
     import keyring.errors
-    from agent_rerun_keyring import store
     from agent_rerun_keyring.entry_format import decode_entry, encode_entry
     from agent_rerun_keyring.uri import KeyringRef, parse_keyring_uri
     from keyring.backend import KeyringBackend
-    from keyring.backends import SecretService, chainer, fail, null
+    from keyring.backends import chainer, fail, null
     from keyring.compat import properties
 except ImportError as exc:  # pragma: no cover - depends on the installation
     if in_ci():
@@ -45,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from keyring_support import fresh_entry_fixture, secret_service_fixture, unique_name
 
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import backend_for, generate_key, list_keys, load_signer
@@ -53,10 +52,6 @@ SERVICE = "agent-rerun-tests"
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def unique_name(tag: str) -> str:
-    return f"{tag}-{uuid.uuid4().hex[:12]}"
 
 
 def documented_public_key(entry: str) -> bytes:
@@ -432,47 +427,8 @@ def test_keyrings_alt_backends_are_refused_whatever_their_priority(
 # ------------------------------------------------------------------ a real Secret Service
 
 
-def _secret_service_problem() -> str | None:
-    """Why the session's Secret Service cannot be used for these tests, or None."""
-    try:
-        kr = keyring.get_keyring()
-    except Exception as exc:
-        return f"keyring cannot load a backend: {exc}"
-    if not isinstance(kr, SecretService.Keyring):
-        return (
-            f"keyring selected {store.backend_name(kr)}, not the Secret Service; run the tests "
-            "under dbus-run-session with gnome-keyring-daemon --unlock --components=secrets"
-        )
-    probe = unique_name("probe")
-    try:
-        kr.set_password(SERVICE, probe, "round trip")
-        value = kr.get_password(SERVICE, probe)
-        kr.delete_password(SERVICE, probe)
-    except keyring.errors.KeyringLocked:
-        return (
-            "the Secret Service's login collection stays locked: was its keyring file "
-            "created with another password? Start gnome-keyring-daemon with a private, "
-            "empty XDG_DATA_HOME"
-        )
-    except Exception as exc:
-        return f"the Secret Service failed a round trip: {type(exc).__name__}: {exc}"
-    return None if value == "round trip" else "the Secret Service did not keep a probe entry"
-
-
-@pytest.fixture(scope="module")
-def secret_service() -> KeyringBackend:
-    problem = _secret_service_problem()
-    require(problem is None, f"no usable Secret Service: {problem}")
-    return keyring.get_keyring()
-
-
-@pytest.fixture
-def entry_name(secret_service: KeyringBackend) -> Iterator[str]:
-    """A fresh entry name in the tests' service, deleted afterwards whatever happened."""
-    name = unique_name("key")
-    yield name
-    with contextlib.suppress(keyring.errors.PasswordDeleteError):
-        secret_service.delete_password(SERVICE, name)
+secret_service = secret_service_fixture(SERVICE)
+entry_name = fresh_entry_fixture(SERVICE, "key")
 
 
 @pytest.mark.keyring

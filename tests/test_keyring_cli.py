@@ -9,25 +9,19 @@ these tests skip, except under CI=true, where they fail.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import in_ci, require
 
 try:
-    import keyring
-    import keyring.errors
     from keyring.backend import KeyringBackend
-    from keyring.backends import SecretService
 except ImportError as exc:  # pragma: no cover - depends on the installation
     if in_ci():
         raise
@@ -35,6 +29,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from keyring_support import fresh_entry_fixture, secret_service_fixture
+from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
 from agent_rerun.pubkey import fingerprint
 
@@ -62,22 +58,6 @@ sys.meta_path.insert(0, BlockKeyStores())
 for loaded in [m for m in sys.modules if m.partition(".")[0] in BLOCKED]:
     del sys.modules[loaded]
 """
-
-STEP = {
-    "model": {"vendor": "anthropic", "id": "claude-opus-4-7", "fingerprint": "fp_test"},
-    "sampling": {"temperature": 0, "top_p": 1, "seed": 42},
-    "inputs": {
-        "system_prompt": "you are a helpful assistant",
-        "messages": [{"role": "user", "content": "say hi"}],
-    },
-    "runtime": {"class": "cloud", "tool_versions": {"python": "3.12.3"}},
-    "expected": {"transcript": {"messages": [{"role": "assistant", "content": "hi"}]}},
-    "tolerance": {"level": "byte"},
-}
-ACTUAL = {
-    "inputs": STEP["inputs"],
-    "output": {"transcript": STEP["expected"]["transcript"]},
-}
 
 
 def rerun(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -113,8 +93,8 @@ def public_key_in_entry(entry: str) -> bytes:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "step.json").write_text(json.dumps(STEP), encoding="utf-8")
-    (tmp_path / "actual.json").write_text(json.dumps(ACTUAL), encoding="utf-8")
+    (tmp_path / "step.json").write_text(json.dumps(SAMPLE_STEP), encoding="utf-8")
+    (tmp_path / "actual.json").write_text(json.dumps(SAMPLE_ACTUAL), encoding="utf-8")
     return tmp_path
 
 
@@ -130,48 +110,8 @@ def env(tmp_path: Path) -> dict[str, str]:
     return isolated
 
 
-def _secret_service_problem() -> str | None:
-    """Why the session's Secret Service cannot be used for these tests, or None."""
-    try:
-        kr = keyring.get_keyring()
-    except Exception as exc:
-        return f"keyring cannot load a backend: {exc}"
-    if not isinstance(kr, SecretService.Keyring):
-        return (
-            f"keyring selected {type(kr).__module__}.{type(kr).__name__}, not the Secret "
-            "Service; run the tests under dbus-run-session with gnome-keyring-daemon "
-            "--unlock --components=secrets"
-        )
-    probe = f"probe-{uuid.uuid4().hex[:12]}"
-    try:
-        kr.set_password(SERVICE, probe, "round trip")
-        value = kr.get_password(SERVICE, probe)
-        kr.delete_password(SERVICE, probe)
-    except keyring.errors.KeyringLocked:
-        return (
-            "the Secret Service's login collection stays locked: was its keyring file "
-            "created with another password? Start gnome-keyring-daemon with a private, "
-            "empty XDG_DATA_HOME"
-        )
-    except Exception as exc:
-        return f"the Secret Service failed a round trip: {type(exc).__name__}: {exc}"
-    return None if value == "round trip" else "the Secret Service did not keep a probe entry"
-
-
-@pytest.fixture(scope="module")
-def secret_service() -> KeyringBackend:
-    problem = _secret_service_problem()
-    require(problem is None, f"no usable Secret Service: {problem}")
-    return keyring.get_keyring()
-
-
-@pytest.fixture
-def entry(secret_service: KeyringBackend) -> Iterator[str]:
-    """A fresh entry name in the tests' service, deleted afterwards."""
-    name = f"cli-{uuid.uuid4().hex[:12]}"
-    yield name
-    with contextlib.suppress(keyring.errors.PasswordDeleteError):
-        secret_service.delete_password(SERVICE, name)
+secret_service = secret_service_fixture(SERVICE)
+entry = fresh_entry_fixture(SERVICE, "cli")
 
 
 # ------------------------------------------------------------------ the import block is real

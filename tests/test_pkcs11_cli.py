@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 from pkcs11_fixtures import (
-    ACTUAL,
     BLOCK_PKCS11,
     MAIN_TOKEN,
-    STEP,
     USER_PIN,
     SoftHsm,
     assert_one_line_error,
@@ -26,6 +24,7 @@ from pkcs11_fixtures import (
     rerun,
     softhsm,
 )
+from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
 from agent_rerun.pubkey import fingerprint
 
@@ -53,8 +52,8 @@ def field(stdout: str, name: str) -> str:
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "step.json").write_text(json.dumps(STEP))
-    (tmp_path / "actual.json").write_text(json.dumps(ACTUAL))
+    (tmp_path / "step.json").write_text(json.dumps(SAMPLE_STEP))
+    (tmp_path / "actual.json").write_text(json.dumps(SAMPLE_ACTUAL))
     return tmp_path
 
 
@@ -113,7 +112,8 @@ def test_batch_capture_signs_every_step_with_the_token(softhsm: SoftHsm, workdir
     steps = []
     for i in range(5):
         path = workdir / f"step{i}.json"
-        path.write_text(json.dumps({**STEP, "sampling": {**STEP["sampling"], "seed": i}}))
+        step = {**SAMPLE_STEP, "sampling": {**SAMPLE_STEP["sampling"], "seed": i}}
+        path.write_text(json.dumps(step))
         steps.append(str(path))
     out = workdir / "bundles"
     done = rerun("capture", *steps, "-o", str(out), "--key", field(made.stdout, "key"),

@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 from pkcs11_fixtures import (
-    ACTUAL,
     MAIN_TOKEN,
     OTHER_TOKEN,
-    STEP,
     USER_PIN,
     SoftHsm,
     import_or_skip,
     softhsm,
 )
+from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
 from agent_rerun.capture import CaptureOptions, capture
 from agent_rerun.errors import SignerError
@@ -144,10 +143,10 @@ def test_capture_signs_many_bundles_in_one_session(softhsm: SoftHsm, tmp_path: P
         assert signer.public_key == info.public_key
         bundles = []
         for i in range(25):
-            step = {**STEP, "sampling": {**STEP["sampling"], "seed": i}}
+            step = {**SAMPLE_STEP, "sampling": {**SAMPLE_STEP["sampling"], "seed": i}}
             bundles.append(capture(step, CaptureOptions(signer=signer)))
     for bundle in bundles:
-        result = verify(bundle, ACTUAL, trusted_keys=[info.public_key])
+        result = verify(bundle, SAMPLE_ACTUAL, trusted_keys=[info.public_key])
         assert result.verified, result.errors
     with pytest.raises(SignerError, match="was closed"):
         signer.sign(b"after close")
@@ -159,8 +158,8 @@ def test_keys_made_by_other_tools_with_the_oid_params_are_usable(
     name = label()
     raw_keypair(session, name, b"\x5a\x01", params=ED25519_OID_PARAMS)
     with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
-        bundle = capture(STEP, CaptureOptions(signer=signer))
-    assert verify(bundle, ACTUAL, trusted_keys=[signer.public_key]).verified
+        bundle = capture(SAMPLE_STEP, CaptureOptions(signer=signer))
+    assert verify(bundle, SAMPLE_ACTUAL, trusted_keys=[signer.public_key]).verified
 
 
 def test_a_key_not_allowed_to_sign_is_refused(softhsm: SoftHsm, session: Any) -> None:

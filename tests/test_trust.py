@@ -26,6 +26,16 @@ def _new_pub() -> bytes:
     )
 
 
+def _ecdsa_ssh_line() -> str:
+    """A fresh ECDSA P-256 public key in OpenSSH's one-line form (not Ed25519)."""
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -75,24 +85,14 @@ def test_bad_single_keys_refused(text: str) -> None:
 
 
 def test_non_ed25519_ssh_key_refused() -> None:
-    line = (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
+    line = _ecdsa_ssh_line()
     with pytest.raises(InputError, match=r"ecdsa-sha2-nistp256 is not supported.*ed25519 only"):
         parse_trusted_key(line)
 
 
 def test_mismatched_key_type_refused() -> None:
     # An ecdsa blob labelled ssh-ed25519 must not be accepted.
-    line = (
-        ec.generate_private_key(ec.SECP256R1())
-        .public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
+    line = _ecdsa_ssh_line()
     with pytest.raises(InputError, match="malformed"):
         parse_trusted_key("ssh-ed25519 " + line.split()[1])
 
