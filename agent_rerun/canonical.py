@@ -18,8 +18,6 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
-import rfc8785
-
 _INT_LIMIT = 2**53 - 1
 
 
@@ -41,7 +39,7 @@ def jcs_bytes(value: Any) -> bytes:
     except (_NotPlain, UnicodeEncodeError, RecursionError):
         # A lone surrogate fails the UTF-8 encode; rfc8785 reports it (and every
         # other refusal) with its own exception.
-        return rfc8785.dumps(value)
+        return _reference_dumps(value)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -125,5 +123,13 @@ def _float_text(number: float) -> bytes:
     if "n" in text:  # inf, nan: refused, and rfc8785 must say so for the whole value
         raise _NotPlain
     if "e" in text or text.endswith(".0"):
-        return rfc8785.dumps(number)
+        return _reference_dumps(number)
     return text.encode("ascii")
+
+
+def _reference_dumps(value: Any) -> bytes:
+    """``rfc8785.dumps``, imported on first use: most values never need it, and
+    ``rerun verify`` should not pay for the import at start-up."""
+    import rfc8785
+
+    return rfc8785.dumps(value)

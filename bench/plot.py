@@ -14,7 +14,7 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def main(results_path: str, out_path: str) -> int:
@@ -23,7 +23,7 @@ def main(results_path: str, out_path: str) -> int:
     rows = [row for row in results["rows"]
             if row["metric"].startswith("in-process") and row["workload"].startswith("1 ")]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=False)
-    for axis, op in zip(axes, ("capture", "verify")):
+    for axis, op in zip(axes, ("capture", "verify"), strict=False):
         points = sorted((row["size_mb"], row["ours"], row["published"])
                         for row in rows if row["metric"] == f"in-process {op}")
         sizes = [p[0] for p in points]

@@ -225,44 +225,82 @@ def wall(argv: Sequence[str], expect: int | None = 0) -> float:
     return seconds
 
 
+#: Runs argv and prints the child's ru_maxrss. A small launcher process is needed:
+#: Linux carries the high-water mark of the forking process into the child's
+#: ru_maxrss, so forking from this (input-holding) driver would report its size.
+_RSS_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        stdin=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_rss_mb(argv: Sequence[str]) -> float:
-    """Peak resident memory of one child process (ru_maxrss, KiB on Linux)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited {proc.returncode} on the memory workload")
-    return usage.ru_maxrss / 1024
+    """Peak resident memory of one run of ``argv`` (ru_maxrss, KiB on Linux)."""
+    done = subprocess.run([sys.executable, "-c", _RSS_LAUNCHER, *argv], capture_output=True,
+                          text=True, check=True, cwd=tempfile.gettempdir())
+    code, kib = done.stdout.split()
+    if code != "0":
+        raise RuntimeError(f"{argv[0]} exited {code} on the memory workload")
+    return int(kib) / 1024
 
 
 def in_process(rows: list[Row], sizes: Sizes, cases: list[tuple[Case, str, str]],
-               ours: WorkerProcess, theirs: WorkerProcess | None) -> None:
+               ours_python: Path, theirs_python: Path | None) -> None:
+    """Each case in a fresh pair of worker processes.
+
+    Measured: a worker that had just run thousands of quickstart calls was up to
+    25% faster on the next large case (the published one more than ours), so a
+    shared process would make each ratio depend on the order of the cases.
+    """
     for case, label, target in cases:
-        for side in (ours, theirs):
-            if side is not None:
-                side.call("load", name=case.name, step=str(case.step), bundle=str(case.bundle),
-                          actual=str(case.actual))
-        inner = 200 if case.size_mb < 0.05 else 5 if case.size_mb < 2 else 1
-        for op in ("capture", "verify"):
-            checks: dict[str, str] = {}
+        ours = WorkerProcess(ours_python)
+        theirs = WorkerProcess(theirs_python) if theirs_python else None
+        try:
+            _time_case(rows, sizes, case, label, target, ours, theirs)
+        finally:
+            ours.close()
+            if theirs:
+                theirs.close()
 
-            def run(side: WorkerProcess, key: str, op: str = op) -> float:
-                reply = side.call("time", name=case.name, op=op, inner=inner)
-                checks[key] = reply["check"]
-                return float(reply["seconds"])
 
-            mine, published = alternate(
-                sizes.rounds, lambda run=run: run(ours, "ours"),
-                (lambda run=run: run(theirs, "published")) if theirs else None)
-            note = ""
-            if theirs is not None and checks["ours"] != checks["published"]:
-                note = f"outputs differ: ours {checks['ours']} / published {checks['published']}"
-            elif op == "verify" and "verified=True" not in checks["ours"]:
-                note = f"not verified: {checks['ours']}"
-            rows.append(Row(f"{label}", f"in-process {op}", "ms", mine * 1e3,
-                            None if published is None else published * 1e3, target,
-                            round(case.size_mb, 3), note))
+def _time_case(rows: list[Row], sizes: Sizes, case: Case, label: str, target: str,
+               ours: WorkerProcess, theirs: WorkerProcess | None) -> None:
+    for side in (ours, theirs):
+        if side is not None:
+            side.call("load", name=case.name, step=str(case.step), bundle=str(case.bundle),
+                      actual=str(case.actual))
+    inner = 200 if case.size_mb < 0.05 else 5 if case.size_mb < 2 else 1
+    for op in ("capture", "verify"):
+        checks: dict[str, str] = {}
+
+        def run(side: WorkerProcess, key: str, op: str = op, name: str = case.name,
+                inner: int = inner, checks: dict[str, str] = checks) -> float:
+            reply = side.call("time", name=name, op=op, inner=inner)
+            checks[key] = reply["check"]
+            return float(reply["seconds"])
+
+        mine, published = alternate(
+            sizes.rounds, lambda run=run: run(ours, "ours"),
+            (lambda run=run: run(theirs, "published")) if theirs else None)
+        note = ""
+        if theirs is not None and checks["ours"] != checks["published"]:
+            note = f"outputs differ: ours {checks['ours']} / published {checks['published']}"
+        elif op == "verify" and "verified=True" not in checks["ours"]:
+            note = f"not verified: {checks['ours']}"
+        rows.append(Row(f"{label}", f"in-process {op}", "ms", mine * 1e3,
+                        None if published is None else published * 1e3, target,
+                        round(case.size_mb, 6), note))
+
+
+def _version(python: Path) -> dict[str, Any]:
+    worker = WorkerProcess(python)
+    try:
+        return worker.call("version")
+    finally:
+        worker.close()
 
 
 def run_pkcs11(rows: list[Row], tiny: bool) -> str:
@@ -317,11 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     notes: list[str] = []
     work = Path(tempfile.mkdtemp(prefix="rerun-bench-"))
-    ours = WorkerProcess(ours_python)
-    theirs = WorkerProcess(theirs_python) if theirs_python else None
+    versions = {"ours": _version(ours_python),
+                "published": _version(theirs_python) if theirs_python else None}
     try:
-        versions = {"ours": ours.call("version"),
-                    "published": theirs.call("version") if theirs else None}
         _say(args.quiet, f"generating inputs in {work}")
         quick = make_case(work, "quickstart", workloads.quickstart_step())
         large = make_case(work, "large", workloads.large_step(sizes.large_messages, 2000, 1))
@@ -335,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             (large, f"1 {large.size_mb:.1f} MB step", "<= 0.7x"),
             (huge, f"1 {huge.size_mb:.1f} MB step", "<= 0.7x"),
             (semantic, f"3 semantic, {sizes.dims} dims", "<= 0.5x (verify)"),
-        ], ours, theirs)
+        ], ours_python, theirs_python)
 
         _say(args.quiet, "2 cold-start rerun verify")
         cli_args = ["verify", str(quick.bundle), str(quick.actual)]
@@ -368,9 +404,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(args.quiet, "6 HSM batch capture")
             notes.append(run_pkcs11(rows, args.tiny))
     finally:
-        ours.close()
-        if theirs:
-            theirs.close()
         shutil.rmtree(work, ignore_errors=True)
 
     machine = machine_line()
@@ -407,12 +440,12 @@ def batch_rows(sizes: Sizes, corpus: Path, ours_cli: list[str],
         start = time.perf_counter()
         for bundle in pairs:
             actual = bundle.with_name(bundle.name[:-3] + ".actual.json")
-            wall(theirs_cli + ["verify", str(bundle), str(actual)])
+            wall([*theirs_cli, "verify", str(bundle), str(actual)])
         return time.perf_counter() - start
 
     label = f"4 batch verify, {sizes.corpus} pairs"
     def ours_batch(jobs: int) -> float:
-        return wall(ours_cli + ["verify", "--batch", str(corpus), "--jobs", str(jobs)])
+        return wall([*ours_cli, "verify", "--batch", str(corpus), "--jobs", str(jobs)])
 
     # The published loop is long (a process per pair), so it runs once, between
     # two of our runs; --jobs 2 is measured beside it for information.

@@ -156,6 +156,50 @@ def test_mutating_any_signed_field_breaks_the_signature(step: dict[str, Any],
         assert first == "BadSignature:signature does not match payload"
 
 
+def _valid_change(path: tuple[Any, ...], old: Any) -> Any:
+    """Another value of the same kind that keeps the bundle schema-valid."""
+    if isinstance(old, str) and old.startswith("sha256:"):
+        return old[:-1] + ("0" if old[-1] != "0" else "1")
+    if path == ("runtime", "class"):
+        return "cloud" if old != "cloud" else "local-vllm"
+    if path == ("expected", "semantic_embedding"):
+        return encode_embedding([2.0, 1.0]) if old != encode_embedding([2.0, 1.0]) else (
+            encode_embedding([1.0]))
+    if isinstance(old, str):
+        return old + "x"
+    if isinstance(old, int):
+        # Step towards zero-ish but stay in range (max_tokens must stay >= 1).
+        lower = old == MAX_SAFE_INTEGER or (old > 0 and path[-1] != "max_tokens")
+        return old - 1 if lower else old + 1
+    if path == ("tolerance", "threshold"):
+        return old / 2 if old else 0.5
+    return -old if old else 1.0
+
+
+@SETTINGS
+@given(step=step_records(), data=st.data())
+def test_any_schema_preserving_edit_is_a_bad_signature(step: dict[str, Any],
+                                                       data: st.DataObject) -> None:
+    """The C3 property for every field: still a valid bundle, but no longer the signed one."""
+    bundle = capture(step, CaptureOptions(signing_key=KEY))
+    paths = [p for p in _leaf_paths(bundle)
+             if p[0] not in ("signature", "rerun_version") and p != ("tolerance", "level")
+             and not (isinstance(_at(bundle, p), dict))]
+    path = data.draw(st.sampled_from(paths))
+    mutated = copy.deepcopy(bundle)
+    parent = _at(mutated, path[:-1])
+    parent[path[-1]] = _valid_change(path, parent[path[-1]])
+    assert jcs_bytes(mutated) != jcs_bytes(bundle)
+    result = verify(mutated, faithful_actual(step))
+    assert result.errors[0] == "BadSignature:signature does not match payload", result.errors
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
 @SETTINGS
 @given(step=step_records(), data=st.data())
 def test_adding_or_removing_a_field_is_caught(step: dict[str, Any], data: st.DataObject) -> None:

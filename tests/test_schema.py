@@ -14,6 +14,7 @@ from agent_rerun import (
     ValidationError,
     capture,
     encode_embedding,
+    jcs_bytes,
     validate_actual_record,
     validate_bundle,
     validate_step_record,
@@ -348,3 +349,21 @@ def test_actual_optional_parts() -> None:
     validate_actual_record({"inputs": {"system_prompt": "", "messages": []}, "output": {}})
     validate_actual_record({"inputs": {"system_prompt": "", "messages": []}, "output": {},
                             "runtime": {}})
+
+
+@pytest.mark.parametrize("value", [1e20, 2.0**53, -(2.0**60), 9.999999999999999e20])
+def test_floats_written_as_unsafe_integer_text_are_refused(value: float) -> None:
+    """JCS spells these floats as integer text (1e20 -> 100000000000000000000), which
+    our own I-JSON reader refuses; capture must not write a bundle verify cannot read."""
+    assert_invalid(validate_step_record, changed(base_step(), "sampling.temperature", value),
+                   "step.sampling.temperature", "2**53")
+
+
+@pytest.mark.parametrize("value", [1e21, 1.5e300, -1e21, 9007199254740991.0, 0.5])
+def test_floats_written_in_exponent_or_safe_form_are_accepted(value: float) -> None:
+    step = changed(base_step(), "sampling.temperature", value)
+    validate_step_record(step)
+    from agent_rerun.ijson import loads_ijson
+
+    bundle = capture(step)
+    assert loads_ijson(jcs_bytes(bundle)) == bundle

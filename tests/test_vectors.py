@@ -125,10 +125,12 @@ def test_generator_check_passes() -> None:
 def test_generator_check_detects_drift(tmp_path: Path) -> None:
     """--check must be able to fail: a changed, a missing and a stray file are all reported."""
     sys.path.insert(0, str(REPO / "vectors"))
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in vectors/
     try:
         import generate
     finally:
         sys.path.remove(str(REPO / "vectors"))
+        sys.dont_write_bytecode = keep
     assert generate.write(tmp_path) > 0
     assert generate.differences(tmp_path) == []
     assert generate.write(tmp_path) == 0  # idempotent
@@ -141,3 +143,13 @@ def test_generator_check_detects_drift(tmp_path: Path) -> None:
     assert "differs: c1-byte-replay-passes/bundle.rr" in problems
     assert "missing: c3-mutated-bundle-rejected/actual.json" in problems
     assert "stray vector folder: ours-stray" in problems
+
+
+def test_require_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    require(True, "present")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="gone"):
+        require(False, "gone")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="gone"):
+        require(False, "gone")

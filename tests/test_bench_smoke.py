@@ -1,0 +1,51 @@
+"""The benchmark script runs end to end on a tiny workload (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "bench" / "run.py"
+WORKLOADS = {"1 quickstart step", "2 rerun verify, quickstart"}
+
+
+def _bench(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(RUN), "--tiny", "--in-place", "--no-plot", "--no-hsm", "--quiet",
+         "--out", str(out), *extra],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+
+
+def _rows(out: Path) -> list[dict[str, object]]:
+    results = json.loads((out / "results.json").read_text())
+    assert results["tiny"] is True
+    assert (out / "results.md").read_text().count("\n|") >= len(results["rows"])
+    return results["rows"]  # type: ignore[no-any-return]
+
+
+def test_ours_only(tmp_path: Path) -> None:
+    done = _bench(tmp_path, "--ours-only")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _rows(tmp_path)
+    assert {str(row["workload"]) for row in rows} >= WORKLOADS
+    assert all(row["published"] is None and float(row["ours"]) > 0 for row in rows)
+    assert not [row for row in rows if row["note"]], rows  # every verify verified
+
+
+def test_against_the_published_package(tmp_path: Path) -> None:
+    done = _bench(tmp_path)
+    if done.returncode != 0 and "pip" in done.stderr and os.environ.get("CI") != "true":
+        pytest.skip(f"published agent-rerun could not be installed from PyPI: "
+                    f"{done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _rows(tmp_path)
+    assert all(row["published"] is not None for row in rows)
+    # Both implementations agree on every output (capture bytes, verify verdicts).
+    assert not [row for row in rows if row["note"]], rows
