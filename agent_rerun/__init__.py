@@ -5,10 +5,11 @@
 loads no signing backend, keyring or PKCS#11 module, and scans no plugins.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from agent_rerun._version import __version__
 from agent_rerun.canonical import jcs_bytes, sha256_hex, sha256_of_jcs
 from agent_rerun.capture import CaptureOptions, capture, sign_bundle
-from agent_rerun.embedding import cosine, decode_embedding, encode_embedding
 from agent_rerun.errors import InputError, RerunError, SignerError, ValidationError
 from agent_rerun.schema import (
     ActualRecord,
@@ -21,16 +22,6 @@ from agent_rerun.schema import (
     validate_step_record,
 )
 from agent_rerun.signature import KeyPair, generate_key_pair
-from agent_rerun.signer import (
-    InMemorySigner,
-    KeyInfo,
-    Signer,
-    SignerBase,
-    generate_key,
-    installed_schemes,
-    list_keys,
-    load_signer,
-)
 from agent_rerun.verify import (
     SignerInfo,
     VerifyResult,
@@ -38,6 +29,41 @@ from agent_rerun.verify import (
     verify_bundle_signature,
     verify_files,
 )
+
+if TYPE_CHECKING:
+    from agent_rerun.embedding import cosine, decode_embedding, encode_embedding
+    from agent_rerun.signer import (
+        InMemorySigner,
+        KeyInfo,
+        Signer,
+        SignerBase,
+        generate_key,
+        installed_schemes,
+        list_keys,
+        load_signer,
+    )
+
+#: Names loaded on first use: verifying needs neither the embedding codec (for
+#: byte bundles) nor the signer registry, and ``rerun verify`` is started once
+#: per bundle in many CI jobs. (No submodule shares one of these names.)
+_LAZY = {
+    **dict.fromkeys(["cosine", "decode_embedding", "encode_embedding"], "agent_rerun.embedding"),
+    **dict.fromkeys(
+        ["InMemorySigner", "KeyInfo", "Signer", "SignerBase", "generate_key",
+         "installed_schemes", "list_keys", "load_signer"],
+        "agent_rerun.signer",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent_rerun' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)
+
 
 __all__ = [
     "ActualRecord",

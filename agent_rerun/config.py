@@ -15,10 +15,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_rerun.errors import InputError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: Environment variable naming the config file; set to an empty string for none at all.
 CONFIG_ENV = "RERUN_CONFIG"
@@ -49,6 +51,8 @@ class Config:
 
 def default_config_path() -> Path:
     """Where the config is looked for when ``$RERUN_CONFIG`` is not set."""
+    from pathlib import Path
+
     import click
 
     return Path(click.get_app_dir(APP_NAME)) / "config.toml"
@@ -61,22 +65,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     silently drop trusted keys); the default location may be absent, giving an
     empty Config. ``$RERUN_CONFIG=""`` means no config file.
     """
+    # pathlib loads only once there is a file to read: every `rerun verify` asks.
     if path is not None:
-        where, required = Path(path).expanduser(), True
+        where, required = os.path.expanduser(path), True
     elif CONFIG_ENV in os.environ:
         named = os.environ[CONFIG_ENV]
         if not named:
             return Config()
-        where, required = Path(named).expanduser(), True
+        where, required = os.path.expanduser(named), True
     else:
-        where, required = default_config_path(), False
-    if not required and not where.exists():
+        where, required = os.fspath(default_config_path()), False
+    if not required and not os.path.exists(where):
         return Config()
     try:
-        data = where.read_bytes()
+        with open(where, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise InputError(f"{where}: cannot read config file: {exc.strerror or exc}") from None
-    return parse_config(data, where)
+    from pathlib import Path
+
+    return parse_config(data, Path(where))
 
 
 def parse_config(data: bytes, source: Path) -> Config:
@@ -157,6 +165,8 @@ def _check_trusted_keys(keys: tuple[str, ...], source: Path) -> None:
 
 
 def _path(value: str | None, base: Path) -> Path | None:
+    from pathlib import Path
+
     if value is None:
         return None
     path = Path(value).expanduser()
@@ -165,6 +175,8 @@ def _path(value: str | None, base: Path) -> Path | None:
 
 def _key_uri(value: str | None, base: Path) -> str | None:
     """Anchor relative file-key paths at the config folder; other schemes pass through."""
+    from pathlib import Path
+
     if value is None:
         return None
     from agent_rerun.signer import uri_scheme

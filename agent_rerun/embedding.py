@@ -37,10 +37,10 @@ def encode_embedding(values: Sequence[float]) -> str:
 
 def decode_embedding(text: str) -> list[float]:
     """Unpack a base64 float32 embedding into Python floats, strictly checked."""
-    return list(decode_embedding_strict(text))
+    return decode_embedding_strict(text)
 
 
-def decode_embedding_strict(text: str) -> array[float]:
+def decode_embedding_strict(text: str) -> list[float]:
     """Decode and check an embedding: canonical base64, whole float32s, finite, not all zero."""
     try:
         raw = decode_strict(text)
@@ -50,11 +50,13 @@ def decode_embedding_strict(text: str) -> array[float]:
         raise EmbeddingError("is empty (no dimensions)")
     if len(raw) % 4:
         raise EmbeddingError(f"has {len(raw)} bytes, not a whole number of float32 values")
-    values = array("f")
-    values.frombytes(raw)
+    packed = array("f")
+    packed.frombytes(raw)
     if sys.byteorder == "big":
-        values.byteswap()
-    if not all(map(math.isfinite, values)):
+        packed.byteswap()
+    values = packed.tolist()
+    # A float32 vector's sum cannot overflow a double, so only NaN or inf make it non-finite.
+    if not math.isfinite(sum(values)):
         raise EmbeddingError("holds a NaN or infinite value", "NonFiniteEmbedding")
     if not any(values):
         raise EmbeddingError(
@@ -64,12 +66,21 @@ def decode_embedding_strict(text: str) -> array[float]:
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity of two equal-length, non-zero vectors."""
+    """Cosine similarity of two equal-length, non-zero vectors.
+
+    The norms come from ``math.hypot`` (a C loop that also cannot overflow);
+    the dot product stays a plain sum of products, so orthogonal vectors give
+    exactly 0, as in the published implementations' messages.
+    """
     if len(a) != len(b):
         raise ValueError(f"dimension mismatch: {len(a)} vs {len(b)}")
-    norm_a = math.sqrt(sum(map(mul, a, a)))
-    norm_b = math.sqrt(sum(map(mul, b, b)))
+    norm_a = math.hypot(*a)
+    norm_b = math.hypot(*b)
     if norm_a == 0 or norm_b == 0:
         raise ValueError("cosine of a zero vector is undefined")
-    similarity = sum(map(mul, a, b)) / (norm_a * norm_b)
+    dot = sum(map(mul, a, b))
+    if math.isfinite(dot):
+        similarity = dot / norm_a / norm_b
+    else:  # products overflowed: scale first
+        similarity = math.fsum(x / norm_a * (y / norm_b) for x, y in zip(a, b, strict=True))
     return max(-1.0, min(1.0, similarity))

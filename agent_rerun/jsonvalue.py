@@ -10,7 +10,6 @@ the canonicalizer.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from agent_rerun.errors import ValidationError
@@ -19,8 +18,6 @@ MAX_SAFE_INTEGER = 2**53 - 1
 #: Deep enough for any real transcript, shallow enough that the recursive JCS
 #: encoder and Python's own recursion limit are never reached.
 MAX_DEPTH = 200
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Marker:
@@ -33,60 +30,110 @@ class Marker:
 def check_json_value(value: Any, path: str) -> None:
     """Raise ``ValidationError`` at the first part of ``value`` outside the JCS domain.
 
-    Iterative, so hostile nesting cannot exhaust the interpreter's stack.
+    Iterative, so hostile nesting cannot exhaust the interpreter's stack. Paths
+    are only spelled out for the error: building one per node would cost more
+    than the checks themselves on a large transcript.
     """
-    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    # Each entry: (value, its parent entry or None, key or index in the parent, depth).
+    root: _Entry = (value, None, path, 0)
+    stack: list[_Entry] = [root]
     while stack:
-        item, where, depth = stack.pop()
+        entry = stack.pop()
+        item, _, _, depth = entry
         kind = type(item)
-        if kind is str:
-            # isascii() is O(1) for CPython's compact strings: most text skips the scan.
-            if not item.isascii() and _LONE_SURROGATE.search(item):
-                raise ValidationError("string contains a lone surrogate (not valid Unicode)", where)
-        elif kind is dict:
+        if kind is dict:
             if depth >= MAX_DEPTH:
-                raise ValidationError(f"nested deeper than {MAX_DEPTH} levels", where)
+                raise ValidationError(f"nested deeper than {MAX_DEPTH} levels", _path(entry))
             for key, child in item.items():
                 if type(key) is not str:
-                    raise ValidationError(f"object key {key!r} is not a string", where)
-                if not key.isascii() and _LONE_SURROGATE.search(key):
-                    raise ValidationError("object key contains a lone surrogate", where)
-                if type(child) in _SCALARS_OK:
-                    continue
-                stack.append((child, f"{where}.{key}", depth + 1))
+                    raise ValidationError(f"object key {key!r} is not a string", _path(entry))
+                if not _is_unicode(key):
+                    raise ValidationError("object key contains a lone surrogate", _path(entry))
+                if type(child) is str:
+                    if not _is_unicode(child):
+                        raise ValidationError(_SURROGATE, _path((child, entry, key, depth + 1)))
+                elif child is not None and type(child) is not bool:
+                    stack.append((child, entry, key, depth + 1))
         elif kind is list:
             if depth >= MAX_DEPTH:
-                raise ValidationError(f"nested deeper than {MAX_DEPTH} levels", where)
+                raise ValidationError(f"nested deeper than {MAX_DEPTH} levels", _path(entry))
             for index, child in enumerate(item):
-                if type(child) in _SCALARS_OK:
-                    continue
-                stack.append((child, f"{where}[{index}]", depth + 1))
-        elif kind is int:
-            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                raise ValidationError(
-                    "integer is outside +/-(2**53 - 1), where JSON implementations disagree",
-                    where,
-                )
-        elif kind is float:
-            if not math.isfinite(item):
-                raise ValidationError(f"number {item!r} is not finite", where)
-            if MAX_SAFE_INTEGER < abs(item) < 1e21 and item.is_integer():
-                # JCS writes these as integer text (1e20 -> 100000000000000000000),
-                # which every I-JSON reader, ours included, must refuse.
-                raise ValidationError(
-                    f"number {item!r} would be written as an integer beyond 2**53 - 1", where
-                )
-        elif kind is bool or item is None:
-            pass
-        elif kind is Marker:
-            raise ValidationError(item.reason, where)
+                if type(child) is str:
+                    if not _is_unicode(child):
+                        raise ValidationError(_SURROGATE, _path((child, entry, index, depth + 1)))
+                elif child is not None and type(child) is not bool:
+                    stack.append((child, entry, index, depth + 1))
+        elif kind in _SCALARS or kind is Marker:
+            _check_scalar(entry)
         elif isinstance(item, (str, dict, list, int, float)):
             # Subclasses (IntEnum, OrderedDict, ...) are checked as their base type.
-            base = next(t for t in (bool, str, dict, list, int, float) if isinstance(item, t))
-            stack.append((base(item), where, depth))
+            base = next(t for t in (str, dict, list, int, float) if isinstance(item, t))
+            stack.append((base(item), entry[1], entry[2], depth))
         else:
-            raise ValidationError(f"{kind.__name__} is not a JSON value", where)
+            raise ValidationError(f"{kind.__name__} is not a JSON value", _path(entry))
 
 
-#: Values that never need a closer look; ints and floats do (range, finiteness).
-_SCALARS_OK = frozenset({bool, type(None)})
+_Entry = tuple[Any, Any, "str | int", int]
+_SURROGATE = "string contains a lone surrogate (not valid Unicode)"
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_unicode(text: str) -> bool:
+    """False when ``text`` holds a lone surrogate.
+
+    ASCII text (an O(1) check in CPython) cannot; otherwise a strict UTF-8
+    encode is the fastest complete test, about three times a regex search.
+    """
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_scalar(entry: _Entry) -> None:
+    item = entry[0]
+    kind = type(item)
+    if kind is str:
+        if not _is_unicode(item):
+            raise ValidationError(_SURROGATE, _path(entry))
+    elif kind is int:
+        if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            raise ValidationError(
+                "integer is outside +/-(2**53 - 1), where JSON implementations disagree",
+                _path(entry),
+            )
+    elif kind is float:
+        if not math.isfinite(item):
+            raise ValidationError(f"number {item!r} is not finite", _path(entry))
+        if MAX_SAFE_INTEGER < abs(item) < 1e21 and item.is_integer():
+            # JCS writes these as integer text (1e20 -> 100000000000000000000),
+            # which every I-JSON reader, ours included, must refuse.
+            raise ValidationError(
+                f"number {item!r} would be written as an integer beyond 2**53 - 1",
+                _path(entry),
+            )
+    elif kind is Marker:
+        raise ValidationError(item.reason, _path(entry))
+
+
+def _path(entry: _Entry) -> str:
+    """Spell out where ``entry`` sits: ``$.inputs.messages[3].content``."""
+    parts: list[str] = []
+    node: Any = entry
+    while node is not None:
+        _, parent, key, _ = node
+        if parent is None:
+            parts.append(str(key))
+        elif isinstance(key, int):
+            parts.append(f"[{key}]")
+        else:
+            parts.append(f".{key}")
+        node = parent
+    parts.reverse()
+    if len(parts) > 12:  # hostile nesting: the ends say where, the middle only repeats
+        parts = [*parts[:6], f"...({len(parts) - 12} more levels)...", *parts[-6:]]
+    return "".join(parts)
+

@@ -31,6 +31,11 @@ ToleranceLevel = str
 def validate_step_record(step: Any) -> StepRecord:
     """Check a step record (what ``capture`` reads) and return it unchanged."""
     check_json_value(step, "step")
+    return _step_record_shape(step)
+
+
+def _step_record_shape(step: Any) -> StepRecord:
+    """The schema rules alone, for a value already known to be in the JCS domain."""
     obj = _object(step, "step", required={"model", "sampling", "inputs", "runtime",
                                           "expected", "tolerance"})
     _model(obj["model"], "step.model")
@@ -62,6 +67,11 @@ def validate_step_record(step: Any) -> StepRecord:
 def validate_bundle(bundle: Any) -> Bundle:
     """Check a bundle (what ``capture`` writes) and return it unchanged."""
     check_json_value(bundle, "bundle")
+    return _bundle_shape(bundle)
+
+
+def _bundle_shape(bundle: Any) -> Bundle:
+    """The schema rules alone, for a value already known to be in the JCS domain."""
     obj = _object(bundle, "bundle",
                   required={"rerun_version", "model", "sampling", "inputs", "runtime",
                             "expected", "tolerance"},
@@ -108,6 +118,11 @@ def validate_bundle(bundle: Any) -> Bundle:
 def validate_actual_record(actual: Any) -> ActualRecord:
     """Check an actual record (what ``verify`` reads beside a bundle) and return it."""
     check_json_value(actual, "actual")
+    return _actual_record_shape(actual)
+
+
+def _actual_record_shape(actual: Any) -> ActualRecord:
+    """The schema rules alone, for a value already known to be in the JCS domain."""
     obj = _object(actual, "actual", required={"inputs", "output"}, optional={"runtime"})
     inputs = _object(obj["inputs"], "actual.inputs", required={"system_prompt", "messages"},
                      optional={"tools"})

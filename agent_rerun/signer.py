@@ -72,6 +72,10 @@ class SignerBase:
 class InMemorySigner(SignerBase):
     """Signs with a raw private key held in this process (quickstart keys, tests)."""
 
+    #: Its signatures come from the same Ed25519 implementation that would check
+    #: them, so ``sign_bundle`` does not verify them again (see ``sign_bundle``).
+    checks_signatures = True
+
     def __init__(self, private_key: bytes | Ed25519PrivateKey) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat

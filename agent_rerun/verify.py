@@ -8,7 +8,6 @@ Nothing here touches a key store, a backend or the network.
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,10 +15,17 @@ from typing import TYPE_CHECKING, Any, Union
 
 from agent_rerun.canonical import sha256_of_jcs
 from agent_rerun.errors import InputError, ValidationError
-from agent_rerun.schema import validate_actual_record, validate_bundle
+from agent_rerun.schema import (
+    _actual_record_shape,
+    _bundle_shape,
+    validate_actual_record,
+    validate_bundle,
+)
 from agent_rerun.signature import SignatureError, check_bundle_signature
 
 if TYPE_CHECKING:
+    import datetime as _dt
+
     from agent_rerun.trust import TrustedKey
 
 #: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
@@ -75,18 +81,20 @@ def verify(
     them is accepted (``UntrustedSigner`` otherwise) and an unsigned bundle fails
     with ``MissingSignature``, as it does with ``require_signature``.
     """
-    try:
-        return _verify(bundle, actual, trusted_keys, require_signature, now)
-    except Exception as exc:  # the never-raise promise; any bug still becomes a result
-        return VerifyResult(False, [f"InternalError:{type(exc).__name__}: {exc}"])
+    return _verify_guarded(bundle, actual, trusted_keys, require_signature, now,
+                           values_checked=False)
 
 
 def verify_files(
     bundle_path: str | os.PathLike[str],
     actual_path: str | os.PathLike[str],
-    **policy: Any,
+    *,
+    trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    require_signature: bool = False,
+    now: _dt.datetime | None = None,
 ) -> VerifyResult:
-    """Read both files as I-JSON and verify; unreadable or malformed files become errors."""
+    """Read both files as I-JSON and verify (see ``verify``); unreadable or malformed
+    files become ``SchemaViolation`` errors naming the file and the place."""
     from agent_rerun.ijson import load_json_file
 
     try:
@@ -97,7 +105,9 @@ def verify_files(
         actual = load_json_file(actual_path)
     except InputError as exc:
         return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
-    return verify(bundle, actual, **policy)
+    # The I-JSON reader has already walked every value; the schema needs no second walk.
+    return _verify_guarded(bundle, actual, trusted_keys, require_signature, now,
+                           values_checked=True)
 
 
 def verify_bundle_signature(bundle: Any) -> dict[str, Any]:
@@ -123,19 +133,37 @@ def check_signature(bundle: Any) -> str | None:
     return None
 
 
+def _verify_guarded(
+    bundle: Any,
+    actual: Any,
+    trusted_keys: Iterable[TrustedKeyLike] | None,
+    require_signature: bool,
+    now: _dt.datetime | None,
+    *,
+    values_checked: bool,
+) -> VerifyResult:
+    try:
+        return _verify(bundle, actual, trusted_keys, require_signature, now, values_checked)
+    except Exception as exc:  # the never-raise promise; any bug still becomes a result
+        return VerifyResult(False, [f"InternalError:{type(exc).__name__}: {exc}"])
+
+
 def _verify(
     bundle: Any,
     actual: Any,
     trusted_keys: Iterable[TrustedKeyLike] | None,
     require_signature: bool,
     now: _dt.datetime | None,
+    values_checked: bool,
 ) -> VerifyResult:
+    check_bundle = _bundle_shape if values_checked else validate_bundle
+    check_actual = _actual_record_shape if values_checked else validate_actual_record
     try:
-        validate_bundle(bundle)
+        check_bundle(bundle)
     except ValidationError as exc:
         return VerifyResult(False, [f"SchemaViolation:bundle: {exc}"])
     try:
-        validate_actual_record(actual)
+        check_actual(actual)
     except ValidationError as exc:
         return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
 

@@ -1,7 +1,8 @@
 """The ``rerun`` command line: thin commands that parse, call the library, print, exit.
 
-Each command lives in its own module and is registered here; the modules only
-import click and agent_rerun's light modules at load time.
+Each command lives in its own module and is imported only when it runs (or
+when help lists it): ``rerun verify`` is often started once per bundle in CI,
+so it should not pay for loading capture, key or inspect code.
 """
 
 from __future__ import annotations
@@ -9,34 +10,48 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from importlib import import_module
 from typing import TextIO
 
 import click
 
 from agent_rerun._version import __version__
-from agent_rerun.cli.capture_cmd import capture_command, sign_command
 from agent_rerun.cli.common import EXIT_FAILED, warn
-from agent_rerun.cli.inspect_cmd import inspect_command
-from agent_rerun.cli.keys_cmd import keygen_command, keys_group, pubkey_command
-from agent_rerun.cli.verify_cmd import verify_command
+
+#: Command name -> "module:attribute" of its click command, in help order.
+COMMANDS: dict[str, str] = {
+    "capture": "agent_rerun.cli.capture_cmd:capture_command",
+    "sign": "agent_rerun.cli.capture_cmd:sign_command",
+    "verify": "agent_rerun.cli.verify_cmd:verify_command",
+    "inspect": "agent_rerun.cli.inspect_cmd:inspect_command",
+    "keygen": "agent_rerun.cli.keys_cmd:keygen_command",
+    "pubkey": "agent_rerun.cli.keys_cmd:pubkey_command",
+    "keys": "agent_rerun.cli.keys_cmd:keys_group",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(import_module(module_name), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="rerun")
 def cli() -> None:
     """Capture, sign and verify rerun.json v0.1 bundles for LLM steps."""
     # Warnings (a key file others can read, ...) become one "rerun: warning:" line each.
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", UserWarning)
-
-
-cli.add_command(capture_command)
-cli.add_command(sign_command)
-cli.add_command(verify_command)
-cli.add_command(inspect_command)
-cli.add_command(keygen_command)
-cli.add_command(pubkey_command)
-cli.add_command(keys_group)
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -33,10 +32,10 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     from agent_rerun.capture import CaptureOptions
     from agent_rerun.errors import InputError, ValidationError
 
-    batch = len(steps) > 1 or Path(output).is_dir()
+    batch = len(steps) > 1 or os.path.isdir(output)
     if batch and output == "-":
         fail("several steps need a folder for -o, not '-'")
-    targets = _batch_targets(steps, Path(output)) if batch else [(steps[0], output)]
+    targets = _batch_targets(steps, output) if batch else [(steps[0], output)]
     failures = 0
     with _signer_for(key_uri, unsigned) as signer:
         options = CaptureOptions(signer=signer)
@@ -107,18 +106,20 @@ def capture_file(step_path: str, options: Any) -> Any:
         raise ValidationError(f"{shown}: {exc}") from None
 
 
-def _batch_targets(steps: tuple[str, ...], folder: Path) -> list[tuple[str, str]]:
+def _batch_targets(steps: tuple[str, ...], folder: str) -> list[tuple[str, str]]:
+    from pathlib import Path
+
     if "-" in steps:
         fail("stdin ('-') can only be captured on its own")
-    folder.mkdir(parents=True, exist_ok=True)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     targets: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
     for step in steps:
-        name = Path(step).stem + ".rr"
-        if name in seen:
-            fail(f"{step} and {seen[name]} would both be written to {folder / name}")
-        seen[name] = step
-        targets.append((step, os.fspath(folder / name)))
+        target = os.path.join(folder, Path(step).stem + ".rr")
+        if target in seen:
+            fail(f"{step} and {seen[target]} would both be written to {target}")
+        seen[target] = step
+        targets.append((step, target))
     return targets
 
 
