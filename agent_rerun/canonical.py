@@ -18,7 +18,9 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
-_INT_LIMIT = 2**53 - 1
+from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER, check_json_value
+
+_INT_LIMIT = MAX_SAFE_INTEGER
 
 
 class _NotPlain(Exception):
@@ -32,10 +34,8 @@ def jcs_bytes(value: Any) -> bytes:
     cannot encode identically everywhere: non-finite floats, integers beyond
     +/-(2**53 - 1), lone surrogates. Validate first to get a named field instead.
     """
-    chunks: list[bytes] = []
     try:
-        _encode(value, chunks.append)
-        return b"".join(chunks)
+        return _fast_jcs_bytes(value)
     except (_NotPlain, UnicodeEncodeError, RecursionError):
         # A lone surrogate fails the UTF-8 encode; rfc8785 reports it (and every
         # other refusal) with its own exception.
@@ -52,41 +52,76 @@ def sha256_of_jcs(value: Any) -> str:
     return sha256_hex(jcs_bytes(value))
 
 
-def _encode(value: Any, emit: Any) -> None:
+def checked_sha256_of_jcs(value: Any, path: str) -> str:
+    """``sha256_of_jcs`` for a value not yet checked against the JCS domain.
+
+    The fast encoder refuses everything ``check_json_value`` refuses (depth,
+    integer range, non-finite numbers, lone surrogates, non-JSON types), so a
+    large transcript is walked once, while being encoded, instead of twice. On
+    any refusal the walk runs to name the place in a ``ValidationError``; a
+    value it accepts after all (an ``IntEnum``, say) takes the reference path.
+    """
+    try:
+        data = _fast_jcs_bytes(value)
+    except (_NotPlain, UnicodeEncodeError, RecursionError):
+        check_json_value(value, path)
+        data = jcs_bytes(value)
+    return sha256_hex(data)
+
+
+def _fast_jcs_bytes(value: Any) -> bytes:
+    chunks: list[bytes] = []
+    _encode(value, chunks.append, 0)
+    return b"".join(chunks)
+
+
+def _encode(value: Any, emit: Any, depth: int) -> None:
     """Append the canonical UTF-8 of ``value`` to the output via ``emit``.
 
     Each string is encoded on its own: joining bytes is cheaper than joining
     text of mixed widths (one emoji makes a joined string four bytes a character).
+    Scalars inside containers are written in place rather than by a recursive
+    call: on a large transcript the calls, not the bytes, were most of the time.
     """
     kind = type(value)
-    if kind is str:
-        emit(encode_basestring(value).encode("utf-8"))
-    elif kind is dict:
+    if kind is dict:
+        if depth >= MAX_DEPTH:  # the same limit, at the same place, as check_json_value
+            raise _NotPlain
         if not value:
             emit(b"{}")
             return
-        emit(b"{")
-        first = True
+        separator = b"{"
         for key, item in _sorted_items(value):
-            if not first:
-                emit(b",")
-            first = False
-            emit(encode_basestring(key).encode("utf-8"))
-            emit(b":")
-            _encode(item, emit)
+            emit(separator)
+            separator = b","
+            emit(_KEY_CACHE.get(key) or _key_bytes(key))
+            item_kind = type(item)
+            if item_kind is str:
+                emit(encode_basestring(item).encode("utf-8"))
+            elif item_kind is int and -_INT_LIMIT <= item <= _INT_LIMIT:
+                emit(int.__repr__(item).encode("ascii"))
+            elif item_kind is float:
+                emit(_float_text(item))
+            else:
+                _encode(item, emit, depth + 1)
         emit(b"}")
     elif kind is list:
+        if depth >= MAX_DEPTH:
+            raise _NotPlain
         if not value:
             emit(b"[]")
             return
-        emit(b"[")
-        first = True
+        separator = b"["
         for item in value:
-            if not first:
-                emit(b",")
-            first = False
-            _encode(item, emit)
+            emit(separator)
+            separator = b","
+            if type(item) is str:
+                emit(encode_basestring(item).encode("utf-8"))
+            else:
+                _encode(item, emit, depth + 1)
         emit(b"]")
+    elif kind is str:
+        emit(encode_basestring(value).encode("utf-8"))
     elif value is None:
         emit(b"null")
     elif value is True:
@@ -101,6 +136,20 @@ def _encode(value: Any, emit: Any) -> None:
         emit(_float_text(value))
     else:
         raise _NotPlain
+
+
+#: Encoded ``"key":`` prefixes of object keys seen before: transcripts repeat a
+#: handful of keys (role, content, ...) thousands of times. Bounded, and only
+#: short keys, so hostile input cannot grow it without limit.
+_KEY_CACHE: dict[str, bytes] = {}
+_KEY_CACHE_LIMIT = 4096
+
+
+def _key_bytes(key: str) -> bytes:
+    encoded = encode_basestring(key).encode("utf-8") + b":"
+    if len(key) <= 64 and len(_KEY_CACHE) < _KEY_CACHE_LIMIT:
+        _KEY_CACHE[key] = encoded
+    return encoded
 
 
 def _sorted_items(obj: dict[Any, Any]) -> list[tuple[str, Any]]:
@@ -123,6 +172,9 @@ def _float_text(number: float) -> bytes:
     if "n" in text:  # inf, nan: refused, and rfc8785 must say so for the whole value
         raise _NotPlain
     if "e" in text or text.endswith(".0"):
+        if number.is_integer() and _INT_LIMIT < abs(number) < 1e21:
+            # Written as integer text past 2**53 - 1, which I-JSON readers refuse.
+            raise _NotPlain
         return _reference_dumps(number)
     return text.encode("ascii")
 

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_rerun.canonical import sha256_of_jcs
+from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import SignerError
-from agent_rerun.schema import RERUN_VERSION, Bundle, validate_step_record
+from agent_rerun.schema import RERUN_VERSION, Bundle, check_step_except_hashed
 from agent_rerun.signature import (
     SignatureError,
     check_ed25519,
@@ -38,7 +38,7 @@ def capture(step: Any, opts: CaptureOptions | None = None) -> Bundle:
     opts = opts or CaptureOptions()
     if opts.signing_key is not None and opts.signer is not None:
         raise ValueError("give CaptureOptions either signing_key or signer, not both")
-    validate_step_record(step)
+    check_step_except_hashed(step)  # the hashed parts are checked as they are hashed
     bundle = bundle_from_step(step)  # valid by construction from a valid step record
     if opts.signer is not None:
         return sign_bundle(bundle, opts.signer)
@@ -48,18 +48,25 @@ def capture(step: Any, opts: CaptureOptions | None = None) -> Bundle:
 
 
 def bundle_from_step(step: Mapping[str, Any]) -> Bundle:
-    """The unsigned bundle for an already validated step record."""
+    """The unsigned bundle for a step record whose shape is valid.
+
+    Raises ``ValidationError`` naming the place when a hashed part holds a value
+    outside the JCS domain.
+    """
     inputs = step["inputs"]
     hashed_inputs = {
-        "system_prompt_sha256": sha256_of_jcs(inputs["system_prompt"]),
-        "messages_sha256": sha256_of_jcs(inputs["messages"]),
+        "system_prompt_sha256": checked_sha256_of_jcs(inputs["system_prompt"],
+                                                      "step.inputs.system_prompt"),
+        "messages_sha256": checked_sha256_of_jcs(inputs["messages"], "step.inputs.messages"),
     }
     if "tools" in inputs:
-        hashed_inputs["tools_sha256"] = sha256_of_jcs(inputs["tools"])
+        hashed_inputs["tools_sha256"] = checked_sha256_of_jcs(inputs["tools"],
+                                                              "step.inputs.tools")
     expected_in = step["expected"]
     expected: dict[str, Any] = {}
     if expected_in.get("transcript") is not None:
-        expected["transcript_sha256"] = sha256_of_jcs(expected_in["transcript"])
+        expected["transcript_sha256"] = checked_sha256_of_jcs(expected_in["transcript"],
+                                                              "step.expected.transcript")
     if "semantic_embedding" in expected_in:
         expected["semantic_embedding"] = expected_in["semantic_embedding"]
     return {

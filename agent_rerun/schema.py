@@ -140,6 +140,40 @@ def _actual_record_shape(actual: Any) -> ActualRecord:
     return actual  # type: ignore[no-any-return]
 
 
+def check_step_except_hashed(step: Any) -> StepRecord:
+    """``validate_step_record`` minus the walk of what capture hashes.
+
+    Inputs and the expected transcript are checked while they are encoded
+    (``checked_sha256_of_jcs``), which spares a second pass over the largest
+    parts of a step; everything else is walked here as usual.
+    """
+    check_json_value(_without(step, "inputs", ("expected", "transcript")), "step")
+    return _step_record_shape(step)
+
+
+def check_actual_except_hashed(actual: Any, *, transcript_hashed: bool) -> ActualRecord:
+    """``validate_actual_record`` minus the walk of what verify hashes (see above)."""
+    hashed_transcript = ("output", "transcript") if transcript_hashed else None
+    check_json_value(_without(actual, "inputs", hashed_transcript), "actual")
+    return _actual_record_shape(actual)
+
+
+def _without(record: Any, hashed_key: str, hashed_inner: tuple[str, str] | None) -> Any:
+    """A shallow view of ``record`` with the hashed parts' values blanked (keys kept)."""
+    if not isinstance(record, dict):
+        return record
+    view = dict(record)
+    inner = view.get(hashed_key)
+    if isinstance(inner, dict):
+        view[hashed_key] = dict.fromkeys(inner)
+    if hashed_inner is not None:
+        outer, key = hashed_inner
+        part = view.get(outer)
+        if isinstance(part, dict) and key in part:
+            view[outer] = {**part, key: None}
+    return view
+
+
 # ------------------------------------------------------------------ pieces
 
 

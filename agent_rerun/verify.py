@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
-from agent_rerun.canonical import sha256_of_jcs
+from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import InputError, ValidationError
 from agent_rerun.schema import (
     _actual_record_shape,
     _bundle_shape,
-    validate_actual_record,
+    check_actual_except_hashed,
     validate_bundle,
 )
 from agent_rerun.signature import SignatureError, check_bundle_signature
@@ -156,14 +156,16 @@ def _verify(
     now: _dt.datetime | None,
     values_checked: bool,
 ) -> VerifyResult:
-    check_bundle = _bundle_shape if values_checked else validate_bundle
-    check_actual = _actual_record_shape if values_checked else validate_actual_record
     try:
-        check_bundle(bundle)
+        _bundle_shape(bundle) if values_checked else validate_bundle(bundle)
     except ValidationError as exc:
         return VerifyResult(False, [f"SchemaViolation:bundle: {exc}"])
     try:
-        check_actual(actual)
+        if values_checked:
+            _actual_record_shape(actual)
+        else:  # what is hashed below is checked while it is hashed
+            check_actual_except_hashed(
+                actual, transcript_hashed=bundle["tolerance"]["level"] == "byte")
     except ValidationError as exc:
         return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
 
@@ -176,8 +178,11 @@ def _verify(
     if bundle_fp is not None and actual_fp is not None and bundle_fp != actual_fp:
         warnings.append(f"FingerprintDrift:bundle={bundle_fp},actual={actual_fp}")
 
-    _check_inputs(bundle["inputs"], actual["inputs"], errors)
-    _check_tolerance(bundle, actual["output"], errors)
+    try:
+        _check_inputs(bundle["inputs"], actual["inputs"], errors)
+        _check_tolerance(bundle, actual["output"], errors)
+    except ValidationError as exc:  # a hashed value outside the JCS domain
+        return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
     return VerifyResult(not errors, errors, warnings, signer)
 
 
@@ -229,14 +234,18 @@ def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
     return parsed
 
 
+def _hash(value: Any, field_name: str) -> str:
+    return checked_sha256_of_jcs(value, f"actual.inputs.{field_name}")
+
+
 def _check_inputs(hashes: Mapping[str, str], inputs: Mapping[str, Any],
                   errors: list[str]) -> None:
-    if sha256_of_jcs(inputs["system_prompt"]) != hashes["system_prompt_sha256"]:
+    if _hash(inputs["system_prompt"], "system_prompt") != hashes["system_prompt_sha256"]:
         errors.append("InputHashMismatch:system_prompt_sha256")
-    if sha256_of_jcs(inputs["messages"]) != hashes["messages_sha256"]:
+    if _hash(inputs["messages"], "messages") != hashes["messages_sha256"]:
         errors.append("InputHashMismatch:messages_sha256")
     if "tools_sha256" in hashes:
-        if "tools" not in inputs or sha256_of_jcs(inputs["tools"]) != hashes["tools_sha256"]:
+        if "tools" not in inputs or _hash(inputs["tools"], "tools") != hashes["tools_sha256"]:
             errors.append("InputHashMismatch:tools_sha256")
     elif "tools" in inputs:
         errors.append("InputHashMismatch:tools_sha256 (the bundle was captured without tools)")
@@ -249,7 +258,8 @@ def _check_tolerance(bundle: Mapping[str, Any], output: Mapping[str, Any],
         transcript = output.get("transcript")
         if transcript is None:
             errors.append("TranscriptHashMismatch:actual.output.transcript missing")
-        elif sha256_of_jcs(transcript) != bundle["expected"]["transcript_sha256"]:
+        elif (checked_sha256_of_jcs(transcript, "actual.output.transcript")
+              != bundle["expected"]["transcript_sha256"]):
             errors.append("TranscriptHashMismatch")
     elif level == "semantic":
         _check_semantic(bundle, output, errors)

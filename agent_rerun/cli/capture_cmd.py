@@ -34,7 +34,7 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
 
     batch = len(steps) > 1 or os.path.isdir(output)
     if batch and output == "-":
-        fail("several steps need a folder for -o, not '-'")
+        raise click.UsageError("several steps need a folder for -o, not '-'")
     targets = _batch_targets(steps, output) if batch else [(steps[0], output)]
     failures = 0
     with _signer_for(key_uri, unsigned) as signer:
@@ -110,7 +110,7 @@ def _batch_targets(steps: tuple[str, ...], folder: str) -> list[tuple[str, str]]
     from pathlib import Path
 
     if "-" in steps:
-        fail("stdin ('-') can only be captured on its own")
+        raise click.UsageError("stdin ('-') can only be captured on its own")
     Path(folder).mkdir(parents=True, exist_ok=True)
     targets: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
@@ -127,7 +127,7 @@ def _batch_targets(steps: tuple[str, ...], folder: str) -> list[tuple[str, str]]
 def _signer_for(key_uri: str | None, unsigned: bool) -> Iterator[Any]:
     if unsigned:
         if key_uri:
-            fail("--unsigned and --key contradict each other")
+            raise click.UsageError("--unsigned and --key contradict each other")
         yield None
         return
     if key_uri is None:
