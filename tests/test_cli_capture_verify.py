@@ -205,7 +205,8 @@ def test_batch_refuses_colliding_names_and_stdout(tmp_path: Path) -> None:
     run = run_cli("capture", one, two, "-o", tmp_path / "out", "--unsigned")
     assert_clean_failure(run, 1, "step.rr")
     assert not list((tmp_path / "out").glob("*.rr"))
-    assert_clean_failure(run_cli("capture", one, two, "-o", "-", "--unsigned"), 1, "folder")
+    # Several steps to stdout is a usage error (click's exit code 2), caught before any work.
+    assert_clean_failure(run_cli("capture", one, two, "-o", "-", "--unsigned"), 2, "folder")
 
 
 # ------------------------------------------------------------------ sign
