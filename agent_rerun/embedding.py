@@ -42,6 +42,11 @@ def decode_embedding(text: str) -> list[float]:
 
 def decode_embedding_strict(text: str) -> list[float]:
     """Decode and check an embedding: canonical base64, whole float32s, finite, not all zero."""
+    return check_embedding(text).tolist()
+
+
+def check_embedding(text: str) -> array[float]:
+    """The checks of ``decode_embedding_strict``, returning the packed values."""
     try:
         raw = decode_strict(text)
     except Base64Error as exc:
@@ -54,15 +59,22 @@ def decode_embedding_strict(text: str) -> list[float]:
     packed.frombytes(raw)
     if sys.byteorder == "big":
         packed.byteswap()
-    values = packed.tolist()
-    # A float32 vector's sum cannot overflow a double, so only NaN or inf make it non-finite.
-    if not math.isfinite(sum(values)):
+    # NaN and infinity are the float32s whose exponent bits are all ones. Their
+    # high byte (the fourth, little-endian) is 0x7f or 0xff; only when one is
+    # present is it worth looking at each value.
+    if raw[3::4].translate(_EXPONENT_HIGH_BITS).count(1) and not all(
+        map(math.isfinite, packed)
+    ):
         raise EmbeddingError("holds a NaN or infinite value", "NonFiniteEmbedding")
-    if not any(values):
+    if not any(packed):
         raise EmbeddingError(
             "is the zero vector, which has no direction to compare", "ZeroEmbedding"
         )
-    return values
+    return packed
+
+
+#: Maps a float32's high byte to 1 when its seven exponent bits there are all ones.
+_EXPONENT_HIGH_BITS = bytes(1 if byte & 0x7F == 0x7F else 0 for byte in range(256))
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

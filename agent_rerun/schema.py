@@ -224,11 +224,11 @@ def _tolerance(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _embedding(value: Any, path: str) -> None:
-    from agent_rerun.embedding import EmbeddingError, decode_embedding_strict
+    from agent_rerun.embedding import EmbeddingError, check_embedding
 
     _string(value, path)
     try:
-        decode_embedding_strict(value)
+        check_embedding(value)
     except EmbeddingError as exc:
         raise ValidationError(str(exc), path) from None
 
