@@ -91,7 +91,9 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
             emit(b"{}")
             return
         separator = b"{"
-        for key, item in _sorted_items(value):
+        keys = tuple(value)
+        for key in _ORDER_CACHE.get(keys) or _key_order(keys):
+            item = value[key]
             emit(separator)
             separator = b","
             emit(_KEY_CACHE.get(key) or _key_bytes(key))
@@ -152,16 +154,25 @@ def _key_bytes(key: str) -> bytes:
     return encoded
 
 
-def _sorted_items(obj: dict[Any, Any]) -> list[tuple[str, Any]]:
-    """Items in JCS order: by UTF-16 code units, which differs from Python's
+#: JCS key order for each key sequence seen before: the objects of a transcript
+#: share a few shapes ({role, content}, ...), so sorting once per shape suffices.
+#: Bounded like ``_KEY_CACHE``.
+_ORDER_CACHE: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+
+def _key_order(keys: tuple[Any, ...]) -> tuple[str, ...]:
+    """Keys in JCS order: by UTF-16 code units, which differs from Python's
     code-point order only when keys mix U+E000..U+FFFF with astral characters."""
-    for key in obj:
-        if type(key) is not str:
-            raise _NotPlain
-        if not key.isascii():
-            # Lone surrogates raise UnicodeEncodeError here, and rfc8785 reports them.
-            return sorted(obj.items(), key=lambda kv: kv[0].encode("utf-16-be"))
-    return sorted(obj.items())
+    if not all(type(key) is str for key in keys):
+        raise _NotPlain
+    if all(key.isascii() for key in keys):
+        order = tuple(sorted(keys))
+    else:
+        # Lone surrogates raise UnicodeEncodeError here, and rfc8785 reports them.
+        order = tuple(sorted(keys, key=lambda key: key.encode("utf-16-be")))
+    if len(keys) <= 32 and len(_ORDER_CACHE) < _KEY_CACHE_LIMIT:
+        _ORDER_CACHE[keys] = order
+    return order
 
 
 def _float_text(number: float) -> bytes:
