@@ -40,11 +40,16 @@ def write_atomic(
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if replace:
-            os.replace(tmp_name, target)
-        else:
-            os.link(tmp_name, target)
-            os.unlink(tmp_name)
+        try:
+            if replace:
+                os.replace(tmp_name, target)
+            else:
+                os.link(tmp_name, target)
+                os.unlink(tmp_name)
+        except FileExistsError:
+            raise
+        except OSError as exc:  # name the file the user asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)

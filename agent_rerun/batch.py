@@ -18,7 +18,6 @@ unreadable file) yields a failed result with an error code, and the run goes on.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_rerun.errors import InputError
+from agent_rerun.ijson import loads_ijson
 from agent_rerun.verify import VerifyResult, verify_files
 
 BUNDLE_SUFFIX = ".rr"
@@ -100,6 +100,9 @@ def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
         raise InputError(f"{path}: cannot read manifest: {reason or exc}") from None
+    if text.startswith("\ufeff"):
+        raise InputError(f"{path}: starts with a byte-order mark; save the manifest as "
+                         "plain UTF-8")
     base = path.parent
     lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)]
     lines = [(number, line) for number, line in lines if line and not line.startswith("#")]
@@ -144,10 +147,10 @@ def _resolve(base: Path, value: str) -> str:
 
 def _json_line(line: str, number: int, base: Path, manifest: Path) -> Pair:
     where = f"{manifest}:{number}"
-    try:
-        entry = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return _bad_line(where, f"not JSON ({exc.msg})")
+    try:  # I-JSON like every other file we read: a duplicate "bundle" is refused
+        entry = loads_ijson(line, where)
+    except InputError as exc:
+        return _bad_line(where, f"not I-JSON ({str(exc).removeprefix(where + ': ')})")
     if not isinstance(entry, dict):
         return _bad_line(where, "not a JSON object")
     unknown = entry.keys() - {"bundle", "actual", "name"}

@@ -106,6 +106,9 @@ def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:
         from agent_rerun.signer import InMemorySigner
 
         signer = InMemorySigner(bytes(signer))
+    elif not (hasattr(signer, "sign") and hasattr(signer, "public_key")):
+        raise TypeError(f"sign with a Signer or 32 raw private-key bytes, "
+                        f"not a {type(signer).__name__}")
     unsigned = {key: value for key, value in bundle.items() if key != "signature"}
     payload = signing_payload(unsigned)
     public_key = bytes(signer.public_key)

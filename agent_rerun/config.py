@@ -43,7 +43,9 @@ class Config:
 
     source: Path | None = None
     sign_key: str | None = None
-    trusted_keys: tuple[str, ...] = ()
+    #: None when the config does not mention trusted keys; an empty tuple when it
+    #: lists none, which still turns trust checking on (nobody is trusted).
+    trusted_keys: tuple[str, ...] | None = None
     trusted_keys_file: Path | None = None
     require_signature: bool = False
     pkcs11_module: Path | None = None
@@ -101,8 +103,9 @@ def parse_config(data: bytes, source: Path) -> Config:
     verify = doc.get("verify", {})
     pkcs11 = doc.get("pkcs11", {})
     base = source.parent
-    trusted = tuple(verify.get("trusted_keys", ()))
-    _check_trusted_keys(trusted, source)
+    trusted = tuple(verify["trusted_keys"]) if "trusted_keys" in verify else None
+    if trusted is not None:
+        _check_trusted_keys(trusted, source)
     return Config(
         source=source,
         sign_key=_key_uri(sign.get("key"), base),

@@ -18,7 +18,10 @@ from agent_rerun.jsonvalue import MAX_SAFE_INTEGER, Marker, check_json_value
 
 def load_json_file(path: str | os.PathLike[str], label: str = "") -> Any:
     """Read and parse ``path`` (``-`` is stdin) as I-JSON; raise ``InputError`` on any fault."""
-    name = os.fspath(path)
+    try:
+        name = os.fspath(path)
+    except TypeError:
+        raise InputError(f"{path!r} is not a file path") from None
     try:
         if name == "-":
             data = sys.stdin.buffer.read()
@@ -28,6 +31,8 @@ def load_json_file(path: str | os.PathLike[str], label: str = "") -> Any:
                 data = handle.read()
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # an embedded NUL byte, which no file name can hold
+        raise InputError(f"{name!r}: not a usable file path ({exc})") from None
     return loads_ijson(data, name, label)
 
 

@@ -121,6 +121,9 @@ def _parse_trust_line(line: str) -> TrustedKey:
     raw = _strict_b64(fields[0])
     if raw is not None and len(raw) == 32:
         return _parse_key_fields(fields)
+    if _KEY_TYPE.match(fields[0]):
+        raise _BadKey("the line starts with a key type: allowed_signers lines start with "
+                      "the principals (e.g. 'alice@example.com ssh-ed25519 AAAA...')")
     if len(fields) < 3:
         raise _BadKey("expected 'principals [options] ssh-ed25519 KEY' or 'BASE64-KEY [name]'")
     principals = _unquote(fields[0])

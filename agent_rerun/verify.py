@@ -107,7 +107,8 @@ def verify_files(
         return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
     # The I-JSON reader has already walked every value; the schema needs no second walk.
     return _verify_guarded(bundle, actual, trusted_keys, require_signature, now,
-                           values_checked=True)
+                           values_checked=True,
+                           sources=(os.fspath(bundle_path), os.fspath(actual_path)))
 
 
 def verify_bundle_signature(bundle: Any) -> dict[str, Any]:
@@ -141,11 +142,24 @@ def _verify_guarded(
     now: _dt.datetime | None,
     *,
     values_checked: bool,
+    sources: tuple[str, str] | None = None,
 ) -> VerifyResult:
     try:
-        return _verify(bundle, actual, trusted_keys, require_signature, now, values_checked)
+        result = _verify(bundle, actual, trusted_keys, require_signature, now, values_checked)
     except Exception as exc:  # the never-raise promise; any bug still becomes a result
         return VerifyResult(False, [f"InternalError:{type(exc).__name__}: {exc}"])
+    if sources is not None:
+        result.errors = [_name_source(error, sources) for error in result.errors]
+    return result
+
+
+def _name_source(error: str, sources: tuple[str, str]) -> str:
+    """Put the file's name into a schema error, as the I-JSON reader's errors have it."""
+    for side, source in zip(("bundle", "actual"), sources, strict=True):
+        prefix = f"SchemaViolation:{side}: {side}."
+        if error.startswith(prefix):
+            return f"SchemaViolation:{side}: {source}: {error[len(prefix) - len(side) - 1:]}"
+    return error
 
 
 def _verify(
@@ -211,8 +225,12 @@ def _check_signer(
     from agent_rerun.trust import find_trusted
 
     assert trusted_keys is not None
-    match = find_trusted(_as_trusted_keys(trusted_keys), public_key, namespace=NAMESPACE,
-                         now=now)
+    try:
+        keys = _as_trusted_keys(trusted_keys)
+    except _TrustPolicyError as exc:  # fail closed, and say why
+        errors.append(f"InvalidTrustedKeys:{exc}")
+        return SignerInfo(encoded, fingerprint(public_key), trusted=False)
+    match = find_trusted(keys, public_key, namespace=NAMESPACE, now=now)
     if match is None:
         errors.append(f"UntrustedSigner:{encoded}")
         return SignerInfo(encoded, fingerprint(public_key), trusted=False)
@@ -222,6 +240,8 @@ def _check_signer(
 def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
     from agent_rerun.trust import TrustedKey, parse_trusted_key
 
+    if isinstance(keys, (str, bytes, bytearray, TrustedKey)):
+        raise _TrustPolicyError("trusted_keys must be a list of keys, not a single key")
     parsed: list[TrustedKey] = []
     for key in keys:
         if isinstance(key, TrustedKey):
@@ -229,9 +249,18 @@ def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
         elif isinstance(key, (bytes, bytearray)):
             parsed.append(TrustedKey(public_key=bytes(key), name=None, namespaces=None,
                                      valid_after=None, valid_before=None))
+        elif isinstance(key, str):
+            try:
+                parsed.append(parse_trusted_key(key))
+            except InputError as exc:
+                raise _TrustPolicyError(str(exc)) from None
         else:
-            parsed.append(parse_trusted_key(key))
+            raise _TrustPolicyError(f"a trusted key cannot be a {type(key).__name__}")
     return parsed
+
+
+class _TrustPolicyError(ValueError):
+    """The caller's trusted keys are unusable: reported as ``InvalidTrustedKeys``."""
 
 
 def _hash(value: Any, field_name: str) -> str:
@@ -265,6 +294,14 @@ def _check_tolerance(bundle: Mapping[str, Any], output: Mapping[str, Any],
         _check_semantic(bundle, output, errors)
     else:
         errors.append(f"UnsupportedTolerance:{level}")
+    if level != "semantic" and "semantic_embedding" in bundle["expected"]:
+        # Unused by this tolerance, but signed: it must still be a well-formed embedding.
+        from agent_rerun.embedding import EmbeddingError, check_embedding
+
+        try:
+            check_embedding(bundle["expected"]["semantic_embedding"])
+        except EmbeddingError as exc:
+            errors.append(f"{exc.code}:bundle.expected.semantic_embedding {exc}")
 
 
 def _check_semantic(bundle: Mapping[str, Any], output: Mapping[str, Any],

@@ -237,7 +237,7 @@ def test_sign_refuses_invalid_bundle_and_missing_key(key: Path, tmp_path: Path) 
     assert not (tmp_path / "x.rr").exists()
     copy = tmp_path / "b.rr"
     copy.write_bytes((C1 / "bundle.rr").read_bytes())
-    assert_clean_failure(run_cli("sign", copy), 1, "key")
+    assert_clean_failure(run_cli("sign", copy), 3, "key")  # no key: a key problem, exit 3
     assert copy.read_bytes() == (C1 / "bundle.rr").read_bytes()
 
 

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from agent_rerun.cli.common import EXIT_FAILED, fail, prompt_if_interactive, reports_errors
+from agent_rerun.cli.common import (
+    EXIT_FAILED,
+    EXIT_KEY,
+    fail,
+    one_line,
+    prompt_if_interactive,
+    reports_errors,
+)
 
 
 @click.command("capture")
@@ -32,7 +39,8 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     from agent_rerun.capture import CaptureOptions
     from agent_rerun.errors import InputError, ValidationError
 
-    batch = len(steps) > 1 or os.path.isdir(output)
+    # A trailing separator names a folder, as it does for cp and rsync.
+    batch = len(steps) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep))
     if batch and output == "-":
         raise click.UsageError("several steps need a folder for -o, not '-'")
     targets = _batch_targets(steps, output) if batch else [(steps[0], output)]
@@ -41,14 +49,13 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
         options = CaptureOptions(signer=signer)
         for step_path, out_path in _progress(targets, enabled=batch):
             try:
-                bundle = capture_file(step_path, options)
-            except (InputError, ValidationError) as exc:
+                write_bundle(capture_file(step_path, options), out_path)
+            except (InputError, ValidationError, OSError) as exc:
                 if not batch:
                     raise
                 failures += 1  # reported per step; the batch goes on
-                click.echo(f"rerun: error: {exc}", err=True)
-                continue
-            write_bundle(bundle, out_path)
+                where = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else exc
+                click.echo(f"rerun: error: {one_line(str(where))}", err=True)
     if failures:
         fail(f"{failures} of {len(targets)} steps could not be captured", EXIT_FAILED)
 
@@ -74,7 +81,8 @@ def sign_command(bundle_path: str, key_uri: str | None, output: str | None) -> N
         raise ValidationError(f"{bundle_path}: {exc}") from None
     with _signer_for(key_uri, unsigned=False) as signer:
         if signer is None:
-            fail("no key to sign with: pass --key URI or set [sign] key in the config file")
+            fail("no key to sign with: pass --key URI or set [sign] key in the config file",
+                 EXIT_KEY)
         signed = sign_bundle(bundle, signer)
     write_bundle(signed, output or bundle_path)
 

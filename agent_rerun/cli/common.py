@@ -7,6 +7,7 @@ interpreter can import cryptography, so heavy modules load inside commands.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
@@ -26,12 +27,12 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print one line on stderr and exit; never a traceback."""
-    click.echo(f"rerun: error: {_one_line(message)}", err=True)
+    click.echo(f"rerun: error: {one_line(message)}", err=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
-    click.echo(f"rerun: warning: {_one_line(message)}", err=True)
+    click.echo(f"rerun: warning: {one_line(message)}", err=True)
 
 
 def reports_errors(func: F) -> F:
@@ -58,7 +59,9 @@ def reports_errors(func: F) -> F:
 
 def terminal_prompt(text: str, confirm: bool) -> str:
     """A PromptFn backed by click: hidden input, confirmation for new secrets."""
-    value: str = click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=True)
+    # A new secret may be left empty (an unencrypted key file), so empty is a valid answer.
+    value: str = click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=True,
+                              default="" if confirm else None, show_default=False)
     return value
 
 
@@ -67,5 +70,19 @@ def prompt_if_interactive() -> Callable[[str, bool], str] | None:
     return terminal_prompt if sys.stdin.isatty() else None
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
+def printable(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\n``).
+
+    Bundles are untrusted input: a value holding a newline or a terminal escape
+    sequence must not be able to forge or hide a line of our output.
+    """
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
+                        text)
+
+
+def one_line(message: str) -> str:
+    """One line, control characters escaped: what every stderr message goes through."""
+    return " ".join(printable(message).split())
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")

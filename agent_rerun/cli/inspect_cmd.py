@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from agent_rerun.cli.common import EXIT_FAILED, reports_errors
+from agent_rerun.cli.common import EXIT_FAILED, printable, reports_errors
 
 _WIDTH = 15
 
@@ -55,7 +55,7 @@ def inspect_command(
 
 
 def _line(label: str, value: object) -> None:
-    click.echo(f"{label + ':':<{_WIDTH}} {value}")
+    click.echo(printable(f"{label + ':':<{_WIDTH}} {value}"))
 
 
 def _json(value: object) -> str:
@@ -77,11 +77,11 @@ def _describe_contents(bundle: Mapping[str, Any]) -> None:
     _line("tolerance", f"{tolerance['level']}{threshold}")
     click.echo("inputs:")
     for name, digest in sorted(bundle["inputs"].items()):
-        click.echo(f"  {name:<22} {digest}")
+        click.echo(printable(f"  {name:<22} {digest}"))
     click.echo("expected:")
     expected = bundle["expected"]
     if "transcript_sha256" in expected:
-        click.echo(f"  {'transcript_sha256':<22} {expected['transcript_sha256']}")
+        click.echo(printable(f"  {'transcript_sha256':<22} {expected['transcript_sha256']}"))
     if "semantic_embedding" in expected:
         click.echo(
             f"  {'semantic_embedding':<22} {_embedding_size(expected['semantic_embedding'])}"

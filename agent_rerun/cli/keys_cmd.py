@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import click
 
-from agent_rerun.cli.common import prompt_if_interactive, reports_errors
+from agent_rerun.cli.common import printable, prompt_if_interactive, reports_errors
 
 
 def _print_key(uri: str, public_key: bytes, description: str = "") -> None:
     from agent_rerun.pubkey import b64_public_key, fingerprint
 
-    click.echo(f"key:          {uri}")
+    click.echo(printable(f"key:          {uri}"))
     click.echo(f"public key:   {b64_public_key(public_key)}")
     click.echo(f"fingerprint:  {fingerprint(public_key)}")
     if description:
-        click.echo(f"description:  {description}")
+        click.echo(printable(f"description:  {description}"))
 
 
 @click.command("keygen")
@@ -81,7 +81,7 @@ def list_command(uri: str) -> None:
 
     infos = list_keys(uri, prompt=prompt_if_interactive())
     if not infos:
-        click.echo(f"no keys at {_display_uri(uri)}", err=True)
+        click.echo(printable(f"no keys at {_display_uri(uri)}"), err=True)
         return
     for index, info in enumerate(infos):
         if index:

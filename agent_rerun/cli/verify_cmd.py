@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK
+from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, one_line
 
 
 @click.command("verify")
@@ -62,7 +62,7 @@ def verify_command(ctx: click.Context, bundle_path: str | None, actual_path: str
         result = verify_files(bundle_path, actual_path, **policy)
     emit_result(result.to_json())
     if not result.verified:
-        click.echo(f"rerun: not verified: {result.errors[0]}", err=True)
+        click.echo(f"rerun: not verified: {one_line(result.errors[0])}", err=True)
     raise SystemExit(EXIT_OK if result.verified else EXIT_FAILED)
 
 
@@ -70,13 +70,18 @@ def trust_policy(trusted_key_texts: tuple[str, ...], trust_file: str | None,
                  require_signature: bool) -> dict[str, Any]:
     """The keyword arguments for ``verify``: flags win over the config file."""
     from agent_rerun.config import load_config
+    from agent_rerun.errors import InputError
 
     config = load_config()
     keys: list[Any] | None = None
-    if trusted_key_texts or trust_file:
+    # "Given" means present, even if empty: an empty trust setting must fail
+    # closed (nobody trusted), never quietly switch trust checking off.
+    if trusted_key_texts or trust_file is not None:
+        if trust_file is not None and not trust_file.strip():
+            raise InputError("--trusted-keys: the trust file path is empty")
         keys = _parse_keys(trusted_key_texts, trust_file)
-    elif config.trusted_keys or config.trusted_keys_file:
-        keys = _parse_keys(tuple(config.trusted_keys), config.trusted_keys_file)
+    elif config.trusted_keys is not None or config.trusted_keys_file is not None:
+        keys = _parse_keys(tuple(config.trusted_keys or ()), config.trusted_keys_file)
     return {
         "trusted_keys": keys,
         "require_signature": require_signature or config.require_signature,
