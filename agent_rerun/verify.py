@@ -108,7 +108,7 @@ def verify_files(
     # The I-JSON reader has already walked every value; the schema needs no second walk.
     return _verify_guarded(bundle, actual, trusted_keys, require_signature, now,
                            values_checked=True,
-                           sources=(os.fspath(bundle_path), os.fspath(actual_path)))
+                           sources=(f"{os.fspath(bundle_path)}: ", f"{os.fspath(actual_path)}: "))
 
 
 def verify_bundle_signature(bundle: Any) -> dict[str, Any]:
@@ -142,24 +142,14 @@ def _verify_guarded(
     now: _dt.datetime | None,
     *,
     values_checked: bool,
-    sources: tuple[str, str] | None = None,
+    sources: tuple[str, str] = ("", ""),
 ) -> VerifyResult:
+    """``_verify`` behind the never-raise promise: any bug still becomes a result."""
     try:
-        result = _verify(bundle, actual, trusted_keys, require_signature, now, values_checked)
-    except Exception as exc:  # the never-raise promise; any bug still becomes a result
+        return _verify(bundle, actual, trusted_keys, require_signature, now, values_checked,
+                       sources)
+    except Exception as exc:
         return VerifyResult(False, [f"InternalError:{type(exc).__name__}: {exc}"])
-    if sources is not None:
-        result.errors = [_name_source(error, sources) for error in result.errors]
-    return result
-
-
-def _name_source(error: str, sources: tuple[str, str]) -> str:
-    """Put the file's name into a schema error, as the I-JSON reader's errors have it."""
-    for side, source in zip(("bundle", "actual"), sources, strict=True):
-        prefix = f"SchemaViolation:{side}: {side}."
-        if error.startswith(prefix):
-            return f"SchemaViolation:{side}: {source}: {error[len(prefix) - len(side) - 1:]}"
-    return error
 
 
 def _verify(
@@ -169,11 +159,13 @@ def _verify(
     require_signature: bool,
     now: _dt.datetime | None,
     values_checked: bool,
+    sources: tuple[str, str],
 ) -> VerifyResult:
+    bundle_source, actual_source = sources
     try:
         _bundle_shape(bundle) if values_checked else validate_bundle(bundle)
     except ValidationError as exc:
-        return VerifyResult(False, [f"SchemaViolation:bundle: {exc}"])
+        return VerifyResult(False, [_schema_violation("bundle", bundle_source, exc)])
     try:
         if values_checked:
             _actual_record_shape(actual)
@@ -181,7 +173,7 @@ def _verify(
             check_actual_except_hashed(
                 actual, transcript_hashed=bundle["tolerance"]["level"] == "byte")
     except ValidationError as exc:
-        return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
+        return VerifyResult(False, [_schema_violation("actual", actual_source, exc)])
 
     errors: list[str] = []
     warnings: list[str] = []
@@ -196,8 +188,13 @@ def _verify(
         _check_inputs(bundle["inputs"], actual["inputs"], errors)
         _check_tolerance(bundle, actual["output"], errors)
     except ValidationError as exc:  # a hashed value outside the JCS domain
-        return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
+        return VerifyResult(False, [_schema_violation("actual", actual_source, exc)])
     return VerifyResult(not errors, errors, warnings, signer)
+
+
+def _schema_violation(side: str, source: str, exc: ValidationError) -> str:
+    """``SchemaViolation:<side>: [file: ]<field>: <reason>``, naming the file when there is one."""
+    return f"SchemaViolation:{side}: {source}{exc}"
 
 
 def _check_signer(
