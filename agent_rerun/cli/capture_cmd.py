@@ -16,6 +16,7 @@ from agent_rerun.cli.common import (
     fail,
     one_line,
     prompt_if_interactive,
+    read_bundle_file,
     reports_errors,
 )
 
@@ -70,15 +71,8 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
 def sign_command(bundle_path: str, key_uri: str | None, output: str | None) -> None:
     """Sign or re-sign an existing bundle, replacing any signature."""
     from agent_rerun.capture import sign_bundle
-    from agent_rerun.errors import ValidationError
-    from agent_rerun.ijson import load_json_file
-    from agent_rerun.schema import validate_bundle
 
-    bundle = load_json_file(bundle_path, "bundle")
-    try:
-        validate_bundle(bundle)
-    except ValidationError as exc:
-        raise ValidationError(f"{bundle_path}: {exc}") from None
+    bundle = read_bundle_file(bundle_path)
     with _signer_for(key_uri, unsigned=False) as signer:
         if signer is None:
             fail("no key to sign with: pass --key URI or set [sign] key in the config file",

@@ -10,7 +10,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -55,6 +55,18 @@ def reports_errors(func: F) -> F:
             fail("input is nested too deeply", EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def read_bundle_file(path: str) -> Any:
+    """Read a bundle file as I-JSON and check its schema; errors name the file."""
+    from agent_rerun.ijson import load_json_file
+    from agent_rerun.schema import validate_bundle
+
+    bundle = load_json_file(path, "bundle")
+    try:
+        return validate_bundle(bundle)
+    except ValidationError as exc:
+        raise ValidationError(f"{path}: {exc}") from None
 
 
 def terminal_prompt(text: str, confirm: bool) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from agent_rerun.cli.common import EXIT_FAILED, printable, reports_errors
+from agent_rerun.cli.common import EXIT_FAILED, printable, read_bundle_file, reports_errors
 
 _WIDTH = 15
 
@@ -42,11 +42,7 @@ def inspect_command(
 
     Trusted keys come from the flags, else from the config file's [verify] section.
     """
-    from agent_rerun.ijson import load_json_file
-    from agent_rerun.schema import validate_bundle
-
-    bundle = load_json_file(bundle_path)
-    validate_bundle(bundle)
+    bundle = read_bundle_file(bundle_path)
     _line("bundle", bundle_path)
     _describe_contents(bundle)
     good_signature = _describe_signature(bundle, trusted_key_texts, trust_file)
