@@ -18,7 +18,13 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
-from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER, check_json_value
+from agent_rerun.jsonvalue import (
+    MAX_DEPTH,
+    MAX_SAFE_INTEGER,
+    check_json_value,
+    integer_in_domain,
+    integral_double_text,
+)
 
 _INT_LIMIT = MAX_SAFE_INTEGER
 
@@ -31,8 +37,8 @@ def jcs_bytes(value: Any) -> bytes:
     """The RFC 8785 canonical encoding of a JSON value.
 
     Raises ``rfc8785.CanonicalizationError`` (a ``ValueError``) for values JCS
-    cannot encode identically everywhere: non-finite floats, integers beyond
-    +/-(2**53 - 1), lone surrogates. Validate first to get a named field instead.
+    cannot encode identically everywhere: non-finite floats, integers a float64
+    reader would change, lone surrogates. Validate first to get a named field instead.
     """
     try:
         return _fast_jcs_bytes(value)
@@ -52,7 +58,7 @@ def sha256_of_jcs(value: Any) -> str:
     return sha256_hex(jcs_bytes(value))
 
 
-def checked_sha256_of_jcs(value: Any, path: str) -> str:
+def checked_sha256_of_jcs(value: Any, path: str, depth: int = 0) -> str:
     """``sha256_of_jcs`` for a value not yet checked against the JCS domain.
 
     The fast encoder refuses everything ``check_json_value`` refuses (depth,
@@ -60,18 +66,20 @@ def checked_sha256_of_jcs(value: Any, path: str) -> str:
     large transcript is walked once, while being encoded, instead of twice. On
     any refusal the walk runs to name the place in a ``ValidationError``; a
     value it accepts after all (an ``IntEnum``, say) takes the reference path.
+    ``depth`` is how deep ``value`` sits in its record, so the nesting limit
+    counts from the record's root, as the I-JSON reader counts from the file's.
     """
     try:
-        data = _fast_jcs_bytes(value)
+        data = _fast_jcs_bytes(value, depth)
     except (_NotPlain, UnicodeEncodeError, RecursionError):
-        check_json_value(value, path)
+        check_json_value(value, path, depth)
         data = jcs_bytes(value)
     return sha256_hex(data)
 
 
-def _fast_jcs_bytes(value: Any) -> bytes:
+def _fast_jcs_bytes(value: Any, depth: int = 0) -> bytes:
     chunks: list[bytes] = []
-    _encode(value, chunks.append, 0)
+    _encode(value, chunks.append, depth)
     return b"".join(chunks)
 
 
@@ -131,8 +139,9 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
     elif value is False:
         emit(b"false")
     elif kind is int:
-        if not -_INT_LIMIT <= value <= _INT_LIMIT:
+        if not -_INT_LIMIT <= value <= _INT_LIMIT and not integer_in_domain(value):
             raise _NotPlain
+        # In the domain, the digits are what JCS writes for the same double.
         emit(int.__repr__(value).encode("ascii"))
     elif kind is float:
         emit(_float_text(value))
@@ -177,15 +186,15 @@ def _key_order(keys: tuple[Any, ...]) -> tuple[str, ...]:
 
 def _float_text(number: float) -> bytes:
     """ES6 number text. Python's repr already is it for non-integral values in
-    fixed notation (both pick the shortest round-tripping digits); integral values,
-    exponents and non-finite values go through rfc8785 itself."""
+    fixed notation (both pick the shortest round-tripping digits); integral values
+    below 1e21 are spelled out as integers; other exponents and non-finite values
+    go through rfc8785 itself."""
     text = float.__repr__(number)
     if "n" in text:  # inf, nan: refused, and rfc8785 must say so for the whole value
         raise _NotPlain
     if "e" in text or text.endswith(".0"):
-        if number.is_integer() and _INT_LIMIT < abs(number) < 1e21:
-            # Written as integer text past 2**53 - 1, which I-JSON readers refuse.
-            raise _NotPlain
+        if number.is_integer() and abs(number) < 1e21:
+            return integral_double_text(number).encode("ascii")
         return _reference_dumps(number)
     return text.encode("ascii")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import SignerError
-from agent_rerun.schema import RERUN_VERSION, Bundle, check_step_except_hashed
+from agent_rerun.schema import RERUN_VERSION, Bundle, check_step_except_hashed, integral
 from agent_rerun.signature import (
     SignatureError,
     check_ed25519,
@@ -54,30 +54,39 @@ def bundle_from_step(step: Mapping[str, Any]) -> Bundle:
     outside the JCS domain.
     """
     inputs = step["inputs"]
+    # Hashed parts sit two levels below the step's root (step.inputs.messages):
+    # the nesting limit counts from there, as it does when the step is a file.
     hashed_inputs = {
         "system_prompt_sha256": checked_sha256_of_jcs(inputs["system_prompt"],
-                                                      "step.inputs.system_prompt"),
-        "messages_sha256": checked_sha256_of_jcs(inputs["messages"], "step.inputs.messages"),
+                                                      "step.inputs.system_prompt", _HASHED_DEPTH),
+        "messages_sha256": checked_sha256_of_jcs(inputs["messages"], "step.inputs.messages",
+                                                 _HASHED_DEPTH),
     }
     if "tools" in inputs:
         hashed_inputs["tools_sha256"] = checked_sha256_of_jcs(inputs["tools"],
-                                                              "step.inputs.tools")
+                                                              "step.inputs.tools", _HASHED_DEPTH)
     expected_in = step["expected"]
     expected: dict[str, Any] = {}
-    if expected_in.get("transcript") is not None:
+    if "transcript" in expected_in:  # null is a value, hashed as the JCS text null
         expected["transcript_sha256"] = checked_sha256_of_jcs(expected_in["transcript"],
-                                                              "step.expected.transcript")
+                                                              "step.expected.transcript",
+                                                              _HASHED_DEPTH)
     if "semantic_embedding" in expected_in:
         expected["semantic_embedding"] = expected_in["semantic_embedding"]
     return {
         "rerun_version": RERUN_VERSION,
         "model": _copy_json(step["model"]),
-        "sampling": _copy_json(step["sampling"]),
+        "sampling": {key: integral(value) if key in _INTEGER_FIELDS else value
+                     for key, value in step["sampling"].items()},
         "inputs": hashed_inputs,
         "runtime": _copy_json(step["runtime"]),
         "expected": expected,
         "tolerance": _copy_json(step["tolerance"]),
     }
+
+
+_HASHED_DEPTH = 2
+_INTEGER_FIELDS = frozenset({"seed", "max_tokens"})
 
 
 def _copy_json(value: Any) -> Any:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Sequence
-from operator import mul
+from collections.abc import Callable, Iterable, Sequence
+from functools import reduce
+from operator import add, mul
 
 from agent_rerun.b64 import Base64Error, decode_strict, encode
 
@@ -54,7 +55,9 @@ def check_embedding(text: str) -> array[float]:
     if not raw:
         raise EmbeddingError("is empty (no dimensions)")
     if len(raw) % 4:
-        raise EmbeddingError(f"has {len(raw)} bytes, not a whole number of float32 values")
+        # "multiple of 4" is the published package's phrase, which callers match on.
+        raise EmbeddingError(f"has {len(raw)} bytes, not a whole number of float32 values "
+                             "(its length must be a multiple of 4)")
     packed = array("f")
     packed.frombytes(raw)
     if sys.byteorder == "big":
@@ -80,19 +83,36 @@ _EXPONENT_HIGH_BITS = bytes(1 if byte & 0x7F == 0x7F else 0 for byte in range(25
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     """Cosine similarity of two equal-length, non-zero vectors.
 
-    The norms come from ``math.hypot`` (a C loop that also cannot overflow);
-    the dot product stays a plain sum of products, so orthogonal vectors give
-    exactly 0, as in the published implementations' messages.
+    Computed as the spec and the TypeScript reference do: dot / sqrt(|a|^2 * |b|^2),
+    each sum accumulated left to right in double precision, so the value is the
+    reference's bit for bit and identical vectors give exactly 1 (the dot product
+    and the squared norm are then the same sum, and sqrt(x * x) == x).
     """
     if len(a) != len(b):
         raise ValueError(f"dimension mismatch: {len(a)} vs {len(b)}")
-    norm_a = math.hypot(*a)
-    norm_b = math.hypot(*b)
-    if norm_a == 0 or norm_b == 0:
-        raise ValueError("cosine of a zero vector is undefined")
-    dot = sum(map(mul, a, b))
-    if math.isfinite(dot):
-        similarity = dot / norm_a / norm_b
-    else:  # products overflowed: scale first
-        similarity = math.fsum(x / norm_a * (y / norm_b) for x, y in zip(a, b, strict=True))
-    return max(-1.0, min(1.0, similarity))
+    squares_a = _sequential_sum(map(mul, a, a))
+    squares_b = _sequential_sum(map(mul, b, b))
+    if squares_a == 0 or squares_b == 0:
+        # "zero-magnitude" is the published package's phrase, which callers match on.
+        raise ValueError("cosine of a zero vector (zero-magnitude) is undefined")
+    dot = _sequential_sum(map(mul, a, b))
+    scale = math.sqrt(squares_a * squares_b)
+    if math.isfinite(dot) and 0 < scale < math.inf:
+        return dot / scale
+    if not all(map(math.isfinite, a)) or not all(map(math.isfinite, b)):
+        raise ValueError("cosine of a vector holding a NaN or infinite value is undefined")
+    # Only Python floats far beyond float32's range get here (an embedding's
+    # squares cannot overflow): normalise first, then the same formula.
+    largest_a, largest_b = max(map(abs, a)), max(map(abs, b))
+    return cosine([x / largest_a for x in a], [y / largest_b for y in b])
+
+
+def _reduce_sum(values: Iterable[float]) -> float:
+    """Left-to-right double-precision sum, as a plain loop computes it, in C."""
+    return reduce(add, values, 0.0)
+
+
+#: ``sum`` adds floats exactly this way before Python 3.12, and faster; from
+#: 3.12 on it compensates rounding, which would differ from the reference.
+_sequential_sum: Callable[[Iterable[float]], float] = (
+    sum if sys.version_info < (3, 12) else _reduce_sum)

@@ -1,7 +1,7 @@
 """Reading JSON files as I-JSON (RFC 7493), naming the file and the place of any fault.
 
 Python's json module silently keeps the last of duplicate keys, accepts NaN
-and Infinity, and returns lone surrogates and huge integers. Another reader
+and Infinity, and returns lone surrogates and integers a float64 reader would change. Another reader
 would see a different document than ours, so each of those is refused here.
 """
 
@@ -13,7 +13,13 @@ import sys
 from typing import Any
 
 from agent_rerun.errors import InputError, ValidationError
-from agent_rerun.jsonvalue import MAX_SAFE_INTEGER, Marker, check_json_value
+from agent_rerun.jsonvalue import (
+    MAX_SAFE_INTEGER,
+    OUTSIDE_DOMAIN,
+    Marker,
+    check_json_value,
+    integer_in_domain,
+)
 
 
 def load_json_file(path: str | os.PathLike[str], label: str = "") -> Any:
@@ -85,11 +91,16 @@ def _refuse_constant(token: str) -> Marker:
 
 
 def _safe_int(token: str) -> int | Marker:
-    if len(token) > 17:  # cheap pre-check; 2**53 - 1 has 16 digits
-        return Marker(f"integer {token[:20]}... is outside +/-(2**53 - 1)")
+    """An integer token, or a marker when float64 readers would change it.
+
+    Tokens with a fraction or an exponent are floats, and every finite float is
+    in the domain; only tokens without either are held to the integer rule.
+    """
+    if len(token) > 23:  # cheap pre-check: an in-domain integer is below 1e21
+        return Marker(f"integer {token[:20]}...({len(token)} digits) {OUTSIDE_DOMAIN}")
     value = int(token)
-    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-        return Marker(f"integer {token} is outside +/-(2**53 - 1)")
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER and not integer_in_domain(value):
+        return Marker(f"integer {token} {OUTSIDE_DOMAIN}")
     return value
 
 

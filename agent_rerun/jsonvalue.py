@@ -1,7 +1,7 @@
 """The domain of JSON values that JCS encodes identically in every implementation.
 
-A value outside it (a NaN, an integer past 2**53 - 1, a lone surrogate, a
-tuple, a million levels of nesting) would canonicalize differently, or not at
+A value outside it (a NaN, an integer that a float64 reader would change, a
+lone surrogate, a tuple, a million levels of nesting) would canonicalize differently, or not at
 all, depending on who reads it. Checking it up front turns that into a
 ``ValidationError`` naming the field instead of an exception from deep inside
 the canonicalizer.
@@ -20,6 +20,42 @@ MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 200
 
 
+def integer_in_domain(number: int) -> bool:
+    """True when every JCS implementation writes ``number`` back as the same digits.
+
+    Readers that hold numbers as float64 (the TypeScript reference, the published
+    Python package) keep every integer within +/-(2**53 - 1). Beyond that an
+    integer survives only when it is already the canonical spelling of a double:
+    10000000000000000 does, 2**53 + 1 (read as 2**53) and 2**60 (written as
+    1152921504606847000) do not, and two IDs differing in the last digit would
+    otherwise hash alike.
+    """
+    if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+        return True
+    try:
+        as_double = float(number)
+    except OverflowError:
+        return False
+    return abs(as_double) < 1e21 and integral_double_text(as_double) == str(number)
+
+
+def integral_double_text(number: float) -> str:
+    """ES6 text of an integral double below 1e21: its shortest digits, zero-padded.
+
+    ``repr`` already picks the shortest round-tripping digits; only its exponent
+    form (``1.152921504606847e+18``) has to be spelled out as an integer.
+    """
+    if number == 0:
+        return "0"  # -0 included, as ES6 writes it
+    mantissa, _, exponent = float.__repr__(number).partition("e")
+    if not exponent:
+        return mantissa.removesuffix(".0")
+    sign = "-" if mantissa.startswith("-") else ""
+    whole, _, fraction = mantissa.lstrip("-").partition(".")
+    digits = (whole + fraction).lstrip("0") or "0"
+    return sign + digits + "0" * (int(exponent) - len(fraction))
+
+
 class Marker:
     """Stands in for a token the I-JSON reader refused, so the walk can name its place."""
 
@@ -27,15 +63,16 @@ class Marker:
         self.reason = reason
 
 
-def check_json_value(value: Any, path: str) -> None:
+def check_json_value(value: Any, path: str, depth: int = 0) -> None:
     """Raise ``ValidationError`` at the first part of ``value`` outside the JCS domain.
 
     Iterative, so hostile nesting cannot exhaust the interpreter's stack. Paths
     are only spelled out for the error: building one per node would cost more
-    than the checks themselves on a large transcript.
+    than the checks themselves on a large transcript. ``depth`` is how deep
+    ``value`` sits in its record: the limit counts from the record's root.
     """
     # Each entry: (value, its parent entry or None, key or index in the parent, depth).
-    root: _Entry = (value, None, path, 0)
+    root: _Entry = (value, None, path, depth)
     stack: list[_Entry] = [root]
     while stack:
         entry = stack.pop()
@@ -67,13 +104,22 @@ def check_json_value(value: Any, path: str) -> None:
             _check_scalar(entry)
         elif isinstance(item, (str, dict, list, int, float)):
             # Subclasses (IntEnum, OrderedDict, ...) are checked as their base type.
-            base = next(t for t in (str, dict, list, int, float) if isinstance(item, t))
+            base: Any = next(t for t in (str, dict, list, int, float) if isinstance(item, t))
             stack.append((base(item), entry[1], entry[2], depth))
         else:
             raise ValidationError(f"{kind.__name__} is not a JSON value", _path(entry))
 
 
 _Entry = tuple[Any, Any, "str | int", int]
+#: Why an integer is refused, in the library and the I-JSON reader alike.
+OUTSIDE_DOMAIN = ("is beyond +/-(2**53 - 1) and not a double's canonical spelling: "
+                  "float64 readers would change it")
+
+
+def _short(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 24 else f"{text[:20]}...({len(text)} digits)"
+
 _SURROGATE = "string contains a lone surrogate (not valid Unicode)"
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -100,21 +146,14 @@ def _check_scalar(entry: _Entry) -> None:
         if not _is_unicode(item):
             raise ValidationError(_SURROGATE, _path(entry))
     elif kind is int:
-        if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-            raise ValidationError(
-                "integer is outside +/-(2**53 - 1), where JSON implementations disagree",
-                _path(entry),
-            )
+        if not integer_in_domain(item):
+            raise ValidationError(f"integer {_short(item)} {OUTSIDE_DOMAIN}", _path(entry))
     elif kind is float:
+        # Every finite double is in: what JCS writes for it (1e16 as
+        # 10000000000000000) is the canonical spelling of that double, in the
+        # domain when read back.
         if not math.isfinite(item):
             raise ValidationError(f"number {item!r} is not finite", _path(entry))
-        if MAX_SAFE_INTEGER < abs(item) < 1e21 and item.is_integer():
-            # JCS writes these as integer text (1e20 -> 100000000000000000000),
-            # which every I-JSON reader, ours included, must refuse.
-            raise ValidationError(
-                f"number {item!r} would be written as an integer beyond 2**53 - 1",
-                _path(entry),
-            )
     elif kind is Marker:
         raise ValidationError(item.reason, _path(entry))
 

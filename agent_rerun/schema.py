@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_rerun.errors import ValidationError
-from agent_rerun.jsonvalue import MAX_SAFE_INTEGER, check_json_value
+from agent_rerun.jsonvalue import OUTSIDE_DOMAIN, check_json_value, integer_in_domain
 
 RERUN_VERSION = "0.1"
 TOLERANCE_LEVELS = ("byte", "semantic", "structural")
@@ -53,8 +53,8 @@ def _step_record_shape(step: Any) -> StepRecord:
         _embedding(expected["semantic_embedding"], "step.expected.semantic_embedding")
     tolerance = _tolerance(obj["tolerance"], "step.tolerance")
     level = tolerance["level"]
-    if level == "byte" and expected.get("transcript") is None:
-        raise ValidationError("byte tolerance needs expected.transcript", "step.expected")
+    if level == "byte" and "transcript" not in expected:  # null is a transcript too
+        raise ValidationError("byte tolerance requires expected.transcript", "step.expected")
     if level == "semantic":
         if "semantic_embedding" not in expected:
             raise ValidationError("semantic tolerance needs expected.semantic_embedding",
@@ -96,7 +96,7 @@ def _bundle_shape(bundle: Any) -> Bundle:
     tolerance = _tolerance(obj["tolerance"], "bundle.tolerance")
     level = tolerance["level"]
     if level == "byte" and "transcript_sha256" not in expected:
-        raise ValidationError("byte tolerance needs expected.transcript_sha256",
+        raise ValidationError("byte tolerance requires expected.transcript_sha256",
                               "bundle.expected")
     if level == "semantic":
         if "semantic_embedding" not in expected:
@@ -247,7 +247,8 @@ def _object(
         unknown = value.keys() - required - optional
         if unknown:
             names = ", ".join(sorted(repr(k) for k in unknown))
-            raise ValidationError(f"unknown field {names}", path)
+            # "unrecognized key" is the published package's phrase, which callers match on.
+            raise ValidationError(f"unknown field {names} (unrecognized key)", path)
     missing = required - value.keys()
     if missing:
         names = ", ".join(sorted(missing))
@@ -275,10 +276,29 @@ def _number(value: Any, path: str) -> None:
 
 
 def _integer(value: Any, path: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integral number in any spelling: JSON has one number type, so 42.0 and
+    4.2e1 are the integer 42 (as the TypeScript reference reads them)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(f"must be an integer, got {_kind(value)}", path)
-    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-        raise ValidationError("must lie within +/-(2**53 - 1)", path)
+    if isinstance(value, float):
+        if not value.is_integer():  # also false for NaN and infinities
+            raise ValidationError(f"must be an integer, got {value!r}", path)
+    elif not integer_in_domain(value):
+        raise ValidationError(f"integer {OUTSIDE_DOMAIN}", path)
+
+
+def integral(value: Any) -> Any:
+    """An integer field's value as the ``int`` a bundle writes: ``42.0`` becomes ``42``.
+
+    JCS writes both as ``42``; only the Python value differs. An integral double
+    whose ``int`` lies outside the domain (2.0**60) stays a float, which JCS
+    writes as its canonical digits.
+    """
+    if isinstance(value, float) and value.is_integer():
+        as_int = int(value)
+        if integer_in_domain(as_int):
+            return as_int
+    return value
 
 
 def _hash(value: Any, path: str) -> None:

@@ -260,8 +260,13 @@ class _TrustPolicyError(ValueError):
     """The caller's trusted keys are unusable: reported as ``InvalidTrustedKeys``."""
 
 
+#: actual.inputs.messages and actual.output.transcript sit two levels below the
+#: record's root; the nesting limit counts from the root, as for a file.
+_HASHED_DEPTH = 2
+
+
 def _hash(value: Any, field_name: str) -> str:
-    return checked_sha256_of_jcs(value, f"actual.inputs.{field_name}")
+    return checked_sha256_of_jcs(value, f"actual.inputs.{field_name}", _HASHED_DEPTH)
 
 
 def _check_inputs(hashes: Mapping[str, str], inputs: Mapping[str, Any],
@@ -281,10 +286,10 @@ def _check_tolerance(bundle: Mapping[str, Any], output: Mapping[str, Any],
                      errors: list[str]) -> None:
     level = bundle["tolerance"]["level"]
     if level == "byte":
-        transcript = output.get("transcript")
-        if transcript is None:
+        if "transcript" not in output:  # null is a transcript, hashed like any value
             errors.append("TranscriptHashMismatch:actual.output.transcript missing")
-        elif (checked_sha256_of_jcs(transcript, "actual.output.transcript")
+        elif (checked_sha256_of_jcs(output["transcript"], "actual.output.transcript",
+                                    _HASHED_DEPTH)
               != bundle["expected"]["transcript_sha256"]):
             errors.append("TranscriptHashMismatch")
     elif level == "semantic":

@@ -110,9 +110,10 @@ def test_capture_replaces_an_existing_bundle(key: Path, tmp_path: Path) -> None:
         (json.dumps({**base_step(), "surprise": 1}).encode(), ("step.json", "surprise")),
         (json.dumps({**base_step(), "sampling": {"temperature": True, "top_p": 1}}).encode(),
          ("step.sampling.temperature",)),
-        # 1e20 would be written back as integer text beyond 2**53 - 1.
-        (json.dumps({**base_step(), "sampling": {"temperature": 1e20, "top_p": 1}}).encode(),
-         ("sampling.temperature",)),
+        # A float64 reader would read this seed as 12345678901234568.
+        (json.dumps({**base_step(), "sampling": {"temperature": 0, "top_p": 1,
+                                                 "seed": 12345678901234567}}).encode(),
+         ("sampling.seed", "12345678901234567")),
         (b'{"model": 1, "model": 2}', ("duplicate",)),
         (b"\x00\xff garbage", ("UTF-8",)),
         (b"[" * 5000 + b"]" * 5000, ("nested",)),
