@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from agent_rerun.errors import InputError
 from agent_rerun.revocation import RevocationList, load_revocation_file, revoked_keys_from
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 #: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
 #: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
-TrustedKeyLike = Union[bytes, str, TrustedKey]
+TrustedKeyLike = bytes | str | TrustedKey
 #: What ``revoked_keys`` may be: a loaded list, or raw keys / key texts.
-RevokedKeysLike = Union[RevocationList, Iterable[Union[bytes, str]]]
+RevokedKeysLike = RevocationList | Iterable[bytes | str]
 
 
 @dataclass(frozen=True)
