@@ -22,11 +22,15 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_rerun.errors import InputError
 from agent_rerun.ijson import loads_ijson
+from agent_rerun.policy import VerifyPolicy, make_policy
 from agent_rerun.verify import VerifyResult, verify_files
+
+if TYPE_CHECKING:
+    from agent_rerun.policy import RevokedKeysLike, TrustedKeyLike
 
 BUNDLE_SUFFIX = ".rr"
 ACTUAL_SUFFIXES = (".actual.json", ".json")
@@ -111,34 +115,69 @@ def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
     return [parse(line, number, base, path) for number, line in lines]
 
 
-def verify_pairs(pairs: Iterable[Pair], *, jobs: int = 1, **policy: Any) -> Iterator[PairResult]:
+def verify_pairs(
+    pairs: Iterable[Pair],
+    *,
+    jobs: int = 1,
+    policy: VerifyPolicy | None = None,
+    trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    revoked_keys: RevokedKeysLike | None = None,
+    require_signature: bool = False,
+) -> Iterator[PairResult]:
     """One result per pair, in the pairs' order; ``jobs`` > 1 checks them in
-    that many processes. ``policy`` is passed to ``verify`` (trusted keys etc.)."""
+    that many processes. The trust arguments are those of ``verify`` (or one
+    ``policy``); they are parsed once here, and unusable ones raise ``InputError``."""
+    if policy is None:
+        policy = make_policy(trusted_keys, revoked_keys, require_signature=require_signature)
+    elif trusted_keys is not None or revoked_keys is not None or require_signature:
+        raise InputError("give either policy= or the separate trust arguments, not both")
     if jobs <= 1:
         for pair in pairs:
             yield verify_pair(pair, policy)
         return
     from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
 
     items = list(pairs)
     chunk = max(1, min(64, len(items) // (jobs * 8) or 1))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(partial(verify_pair, policy=policy), items, chunksize=chunk)
+    # Each worker receives the policy once, not once per chunk of pairs.
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_set_worker_policy,
+                             initargs=(policy,)) as pool:
+        yield from pool.map(_verify_pair_in_worker, items, chunksize=chunk)
 
 
-def verify_batch(source: str | os.PathLike[str], *, jobs: int = 1,
-                 **policy: Any) -> Iterator[PairResult]:
+def verify_batch(
+    source: str | os.PathLike[str],
+    *,
+    jobs: int = 1,
+    policy: VerifyPolicy | None = None,
+    trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    revoked_keys: RevokedKeysLike | None = None,
+    require_signature: bool = False,
+) -> Iterator[PairResult]:
     """``verify_pairs(pairs_from(source))``; raises ``InputError`` only when the
-    folder or manifest itself cannot be read."""
-    return verify_pairs(pairs_from(source), jobs=jobs, **policy)
+    folder or manifest itself, or the trust arguments, cannot be used."""
+    return verify_pairs(pairs_from(source), jobs=jobs, policy=policy,
+                        trusted_keys=trusted_keys, revoked_keys=revoked_keys,
+                        require_signature=require_signature)
 
 
-def verify_pair(pair: Pair, policy: dict[str, Any]) -> PairResult:
+def verify_pair(pair: Pair, policy: VerifyPolicy) -> PairResult:
     """Check one pair; never raises (module level so worker processes can run it)."""
     if pair.problem is not None or pair.actual is None:
         return PairResult(pair, VerifyResult(False, [pair.problem or "MissingActual"]))
-    return PairResult(pair, verify_files(pair.bundle, pair.actual, **policy))
+    return PairResult(pair, verify_files(pair.bundle, pair.actual, policy=policy))
+
+
+_worker_policy = VerifyPolicy()
+
+
+def _set_worker_policy(policy: VerifyPolicy) -> None:
+    global _worker_policy
+    _worker_policy = policy
+
+
+def _verify_pair_in_worker(pair: Pair) -> PairResult:
+    return verify_pair(pair, _worker_policy)
 
 
 def _resolve(base: Path, value: str) -> str:

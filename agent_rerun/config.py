@@ -31,6 +31,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "verify": {
         "trusted_keys": "list of strings",
         "trusted_keys_file": "string",
+        "revoked_keys_file": "string",
         "require_signature": "boolean",
     },
     "pkcs11": {"module": "string"},
@@ -47,6 +48,8 @@ class Config:
     #: lists none, which still turns trust checking on (nobody is trusted).
     trusted_keys: tuple[str, ...] | None = None
     trusted_keys_file: Path | None = None
+    #: Revocation lists (key lists or KRLs); they apply on top of any trust setting.
+    revoked_keys_files: tuple[Path, ...] = ()
     require_signature: bool = False
     pkcs11_module: Path | None = None
 
@@ -77,8 +80,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         where, required = os.path.expanduser(named), True
     else:
         where, required = os.fspath(default_config_path()), False
-    if not required and not os.path.exists(where):
+    if not required and not os.path.lexists(where):
         return Config()
+    _check_usable(where)
     try:
         with open(where, "rb") as handle:
             data = handle.read()
@@ -87,6 +91,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     from pathlib import Path
 
     return parse_config(data, Path(where))
+
+
+def _check_usable(where: str) -> None:
+    """A config that exists but cannot be read is an error, never "no config":
+    a dotfiles link into an unmounted folder must not silently drop trust."""
+    if os.path.islink(where) and not os.path.exists(where):
+        raise InputError(f"{where}: cannot read config file: it is a dangling symbolic link "
+                         f"(to {os.readlink(where)})")
+    if os.path.isdir(where):
+        raise InputError(f"{where}: cannot read config file: it is a folder")
+    if os.path.exists(where) and not os.path.isfile(where):
+        raise InputError(f"{where}: cannot read config file: it is not a regular file")
 
 
 def parse_config(data: bytes, source: Path) -> Config:
@@ -111,6 +127,9 @@ def parse_config(data: bytes, source: Path) -> Config:
         sign_key=_key_uri(sign.get("key"), base),
         trusted_keys=trusted,
         trusted_keys_file=_path(verify.get("trusted_keys_file"), base),
+        revoked_keys_files=tuple(
+            path for path in [_path(verify.get("revoked_keys_file"), base)] if path is not None
+        ),
         require_signature=verify.get("require_signature", False),
         pkcs11_module=_path(pkcs11.get("module"), base),
     )

@@ -17,7 +17,7 @@ import binascii
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,6 +29,13 @@ NAMESPACE = "agent-rerun"
 _SUPPORTED_OPTIONS = frozenset({"namespaces", "valid-after", "valid-before"})
 _TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?([Zz])?$")
 _KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-|rsa-)[A-Za-z0-9@.+-]+$")
+#: What no key line may hold: C0/C1 controls except tab, DEL, and the Unicode
+#: line and paragraph separators (which editors show as line breaks).
+_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+#: Option names OpenSSH knows in allowed_signers; after a bare base64 key one of
+#: these starts an option list, never a name.
+_KNOWN_OPTIONS = _SUPPORTED_OPTIONS | {"cert-authority"}
+_OPTION_START = re.compile(r"^([A-Za-z][A-Za-z0-9-]*)(=|,|$)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,9 @@ class TrustedKey:
     namespaces: tuple[str, ...] | None = None
     valid_after: datetime | None = None
     valid_before: datetime | None = None
+    #: The allowed_signers principals (None for a bare key with a name); ``name``
+    #: already spells them, so they take no part in equality.
+    principals: tuple[str, ...] | None = field(default=None, compare=False)
 
 
 def parse_trusted_key(text: str) -> TrustedKey:
@@ -52,8 +62,13 @@ def parse_trusted_key(text: str) -> TrustedKey:
     Accepts base64 of the raw 32-byte key (optionally followed by a name) or an
     OpenSSH public key line ``ssh-ed25519 AAAA... comment``.
     """
+    bad = _FORBIDDEN.search(text)
+    if bad:
+        raise InputError(
+            f"trusted key {_shorten(text)!r}: control character U+{ord(bad.group()):04X}"
+        )
     try:
-        return _parse_key_fields(text.split())
+        return _parse_key_fields(_split_fields(text.strip(" \t")))
     except _BadKey as exc:
         raise InputError(f"trusted key {_shorten(text)!r}: {exc}") from None
 
@@ -71,19 +86,110 @@ def parse_trust_file(path: str | os.PathLike[str]) -> list[TrustedKey]:
     except UnicodeDecodeError:
         raise InputError(f"{where}: trust file is not UTF-8 text") from None
     keys: list[TrustedKey] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, line in key_lines(text, where):
         try:
-            keys.append(_parse_trust_line(stripped))
+            keys.append(_parse_trust_line(line))
         except _BadKey as exc:
             raise InputError(f"{where}:{number}: {exc}") from None
     return keys
 
 
+def key_lines(text: str, where: object) -> list[tuple[int, str]]:
+    """The meaningful lines of a key file with their numbers, split as OpenSSH splits them.
+
+    Lines end at ``\n`` only (a ``\r`` before it is dropped): ``str.splitlines``
+    would also split at U+2028 and friends, letting a comment smuggle in a second,
+    unrestricted key that ``ssh-keygen`` never sees. Control characters other than
+    tab, and Unicode line/paragraph separators, are refused naming ``file:line``.
+    """
+    lines: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        bad = _FORBIDDEN.search(line)
+        if bad:
+            raise InputError(
+                f"{where}:{number}: control character U+{ord(bad.group()):04X} in a key line"
+            )
+        stripped = line.strip(" \t")
+        if stripped and not stripped.startswith("#"):
+            lines.append((number, stripped))
+    return lines
+
+
+def parse_trust_line(line: str, where: str) -> TrustedKey:
+    """One meaningful line of a key file (from ``key_lines``); errors start with ``where``."""
+    try:
+        return _parse_trust_line(line)
+    except _BadKey as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def allowed_signers_line(
+    public_key: bytes,
+    principal: str,
+    *,
+    namespaces: str | None = NAMESPACE,
+    valid_after: str | None = None,
+    valid_before: str | None = None,
+    comment: str = "",
+) -> str:
+    """The allowed_signers line trusting ``public_key``, as ``rerun pubkey`` prints it.
+
+    Every value is checked the way ``parse_trust_file`` will read it back, so a
+    line this returns always parses to the same restrictions.
+    """
+    from agent_rerun.pubkey import ssh_public_key_line
+
+    if not principal or any(ch in principal for ch in ' \t"') or _FORBIDDEN.search(principal):
+        raise InputError(f"principal {principal!r}: must be non-empty, without spaces, tabs "
+                         "or double quotes")
+    options: list[str] = []
+    if namespaces is not None:
+        if not namespaces or '"' in namespaces or _FORBIDDEN.search(namespaces):
+            raise InputError(f"namespaces {namespaces!r}: must be a non-empty list without "
+                             "double quotes")
+        options.append(f'namespaces="{namespaces}"')
+    for name, value in (("valid-after", valid_after), ("valid-before", valid_before)):
+        if value is None:
+            continue
+        try:
+            _timestamp({name: value}, name)
+        except _BadKey as exc:
+            raise InputError(str(exc)) from None
+        options.append(f'{name}="{value}"')
+    head = f"{principal} {','.join(options)} " if options else f"{principal} "
+    if _FORBIDDEN.search(comment):
+        raise InputError("the comment holds a control character")
+    return head + ssh_public_key_line(public_key, comment)
+
+
+class TrustIndex:
+    """Trusted keys grouped by public key, so a lookup costs the same at 10 or 10,000 keys.
+
+    Entries for one key keep their file order: the first one that admits a
+    signature is the one the result names.
+    """
+
+    __slots__ = ("_by_key", "size")
+
+    def __init__(self, keys: Iterable[TrustedKey]) -> None:
+        self._by_key: dict[bytes, list[TrustedKey]] = {}
+        self.size = 0
+        for key in keys:
+            self._by_key.setdefault(key.public_key, []).append(key)
+            self.size += 1
+
+    def entries_for(self, public_key: bytes) -> list[TrustedKey]:
+        """Every entry listing ``public_key``, in the order they were given."""
+        return self._by_key.get(public_key, [])
+
+    def __len__(self) -> int:
+        return self.size
+
+
 def find_trusted(
-    keys: Iterable[TrustedKey],
+    keys: Iterable[TrustedKey] | TrustIndex,
     public_key: bytes,
     *,
     namespace: str = NAMESPACE,
@@ -96,7 +202,8 @@ def find_trusted(
     moment = now or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.astimezone()
-    for key in keys:
+    candidates = keys.entries_for(public_key) if isinstance(keys, TrustIndex) else keys
+    for key in candidates:
         if key.public_key != public_key:
             continue
         if key.namespaces is not None and not _matches_pattern_list(namespace, key.namespaces):
@@ -141,6 +248,7 @@ def _parse_trust_line(line: str) -> TrustedKey:
         namespaces=_namespaces(options.get("namespaces", None), "namespaces" in options),
         valid_after=_timestamp(options, "valid-after"),
         valid_before=_timestamp(options, "valid-before"),
+        principals=tuple(part for part in principals.split(",") if part),
     )
 
 
@@ -157,7 +265,28 @@ def _parse_key_fields(fields: list[str]) -> TrustedKey:
         raise _BadKey(
             "not base64 of a raw 32-byte Ed25519 public key or an 'ssh-ed25519 AAAA...' line"
         )
-    return TrustedKey(raw, " ".join(fields[1:]) or None)
+    rest = fields[1:]
+    options: dict[str, str | None] = {}
+    if rest and _looks_like_options(rest[0]):
+        options = _parse_options(rest[0])
+        rest = rest[1:]
+    for extra in rest:
+        if _looks_like_options(extra):
+            raise _BadKey(f"{_shorten(extra)!r} looks like options: put options right after "
+                          "the key, or quote the name")
+    return TrustedKey(
+        raw,
+        " ".join(rest) or None,
+        namespaces=_namespaces(options.get("namespaces", None), "namespaces" in options),
+        valid_after=_timestamp(options, "valid-after"),
+        valid_before=_timestamp(options, "valid-before"),
+    )
+
+
+def _looks_like_options(field: str) -> bool:
+    """True when ``field`` starts with an allowed_signers option name (``namespaces=``...)."""
+    match = _OPTION_START.match(field)
+    return bool(match) and match is not None and match.group(1).lower() in _KNOWN_OPTIONS
 
 
 def _parse_ssh_key(key_type: str, blob_b64: str) -> bytes:
@@ -225,9 +354,12 @@ def _timestamp(options: dict[str, str | None], name: str) -> datetime | None:
         moment = datetime(
             int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
         )
-    except ValueError as exc:
+        zoned = moment.replace(tzinfo=timezone.utc) if utc else moment.astimezone()
+        # Comparisons convert to UTC: a bound that has no UTC spelling must fail here.
+        zoned.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError) as exc:
         raise _BadKey(f"option {name!r}: {value!r} is not a valid time ({exc})") from None
-    return moment.replace(tzinfo=timezone.utc) if utc else moment.astimezone()
+    return zoned
 
 
 def _matches_pattern_list(name: str, patterns: tuple[str, ...]) -> bool:
@@ -256,7 +388,7 @@ def _split_fields(line: str) -> list[str]:
         if ch == '"':
             quoted = not quoted
             current.append(ch)
-        elif ch.isspace() and not quoted:
+        elif ch in " \t" and not quoted:
             if current:
                 fields.append("".join(current))
                 current = []

@@ -11,7 +11,7 @@ import base64
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import InputError, ValidationError
@@ -26,11 +26,7 @@ from agent_rerun.signature import SignatureError, check_bundle_signature
 if TYPE_CHECKING:
     import datetime as _dt
 
-    from agent_rerun.trust import TrustedKey
-
-#: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
-#: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
-TrustedKeyLike = Union[bytes, str, "TrustedKey"]
+    from agent_rerun.policy import RevokedKeysLike, TrustedKeyLike, VerifyPolicy
 
 NAMESPACE = "agent-rerun"
 
@@ -43,10 +39,22 @@ class SignerInfo:
     fingerprint: str
     trusted: bool | None = None
     name: str | None = None
+    #: Why the key was admitted: the trust entry's principals and validity window
+    #: (ISO 8601, None for unbounded), set only when ``trusted`` is true.
+    principals: tuple[str, ...] | None = None
+    valid_after: str | None = None
+    valid_before: str | None = None
+    #: True when the key was looked up in revocation lists (and was not on them,
+    #: unless the result carries ``RevokedSigner``); False when none were given.
+    revocation_checked: bool = False
+    revoked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"public_key": self.public_key, "fingerprint": self.fingerprint,
-                "trusted": self.trusted, "name": self.name}
+                "trusted": self.trusted, "name": self.name,
+                "principals": None if self.principals is None else list(self.principals),
+                "valid_after": self.valid_after, "valid_before": self.valid_before,
+                "revocation_checked": self.revocation_checked, "revoked": self.revoked}
 
 
 @dataclass
@@ -72,16 +80,25 @@ def verify(
     actual: Any,
     *,
     trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    revoked_keys: RevokedKeysLike | None = None,
     require_signature: bool = False,
     now: _dt.datetime | None = None,
+    policy: VerifyPolicy | None = None,
 ) -> VerifyResult:
     """Check ``actual`` against ``bundle``; never raises.
 
     With ``trusted_keys`` (even an empty list), only a valid signature by one of
     them is accepted (``UntrustedSigner`` otherwise) and an unsigned bundle fails
-    with ``MissingSignature``, as it does with ``require_signature``.
+    with ``MissingSignature``, as it does with ``require_signature``. A signature
+    by a key in ``revoked_keys`` (a ``RevocationList`` from
+    ``load_revocation_file``, or raw keys / key texts) fails with
+    ``RevokedSigner``, trusted or not. ``policy`` (from ``make_policy`` or
+    ``resolve_policy``) replaces the other keyword arguments; batch callers pass
+    it so the keys are parsed once.
     """
-    return _verify_guarded(bundle, actual, trusted_keys, require_signature, now,
+    return _verify_guarded(bundle, actual,
+                           _policy_args(trusted_keys, revoked_keys, require_signature, now,
+                                        policy),
                            values_checked=False)
 
 
@@ -90,8 +107,10 @@ def verify_files(
     actual_path: str | os.PathLike[str],
     *,
     trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    revoked_keys: RevokedKeysLike | None = None,
     require_signature: bool = False,
     now: _dt.datetime | None = None,
+    policy: VerifyPolicy | None = None,
 ) -> VerifyResult:
     """Read both files as I-JSON and verify (see ``verify``); unreadable or malformed
     files become ``SchemaViolation`` errors naming the file and the place."""
@@ -106,7 +125,9 @@ def verify_files(
     except InputError as exc:
         return VerifyResult(False, [f"SchemaViolation:actual: {exc}"])
     # The I-JSON reader has already walked every value; the schema needs no second walk.
-    return _verify_guarded(bundle, actual, trusted_keys, require_signature, now,
+    return _verify_guarded(bundle, actual,
+                           _policy_args(trusted_keys, revoked_keys, require_signature, now,
+                                        policy),
                            values_checked=True,
                            sources=(f"{os.fspath(bundle_path)}: ", f"{os.fspath(actual_path)}: "))
 
@@ -134,20 +155,42 @@ def check_signature(bundle: Any) -> str | None:
     return None
 
 
+def _policy_args(
+    trusted_keys: Iterable[TrustedKeyLike] | None,
+    revoked_keys: RevokedKeysLike | None,
+    require_signature: bool,
+    now: _dt.datetime | None,
+    policy: VerifyPolicy | None,
+) -> VerifyPolicy | str:
+    """The policy to apply, or the error code that refuses everything (fail closed)."""
+    from agent_rerun.policy import VerifyPolicy, revocation_list_from, trust_index_from
+
+    if policy is not None:
+        if trusted_keys is not None or revoked_keys is not None or require_signature or now:
+            return "InvalidPolicy:give either policy= or the separate trust arguments, not both"
+        return policy
+    try:
+        trusted = trust_index_from(trusted_keys)
+    except InputError as exc:
+        return f"InvalidTrustedKeys:{exc}"
+    try:
+        revoked = revocation_list_from(revoked_keys)
+    except InputError as exc:
+        return f"InvalidRevokedKeys:{exc}"
+    return VerifyPolicy(trusted, revoked, require_signature, now)
+
+
 def _verify_guarded(
     bundle: Any,
     actual: Any,
-    trusted_keys: Iterable[TrustedKeyLike] | None,
-    require_signature: bool,
-    now: _dt.datetime | None,
+    policy: VerifyPolicy | str,
     *,
     values_checked: bool,
     sources: tuple[str, str] = ("", ""),
 ) -> VerifyResult:
     """``_verify`` behind the never-raise promise: any bug still becomes a result."""
     try:
-        return _verify(bundle, actual, trusted_keys, require_signature, now, values_checked,
-                       sources)
+        return _verify(bundle, actual, policy, values_checked, sources)
     except Exception as exc:
         return VerifyResult(False, [f"InternalError:{type(exc).__name__}: {exc}"])
 
@@ -155,9 +198,7 @@ def _verify_guarded(
 def _verify(
     bundle: Any,
     actual: Any,
-    trusted_keys: Iterable[TrustedKeyLike] | None,
-    require_signature: bool,
-    now: _dt.datetime | None,
+    policy: VerifyPolicy | str,
     values_checked: bool,
     sources: tuple[str, str],
 ) -> VerifyResult:
@@ -177,7 +218,7 @@ def _verify(
 
     errors: list[str] = []
     warnings: list[str] = []
-    signer = _check_signer(bundle, trusted_keys, require_signature, now, errors)
+    signer = _check_signer(bundle, policy, errors)
 
     bundle_fp = bundle["model"].get("fingerprint")
     actual_fp = actual.get("runtime", {}).get("fingerprint")
@@ -199,14 +240,15 @@ def _schema_violation(side: str, source: str, exc: ValidationError) -> str:
 
 def _check_signer(
     bundle: Mapping[str, Any],
-    trusted_keys: Iterable[TrustedKeyLike] | None,
-    require_signature: bool,
-    now: _dt.datetime | None,
+    policy: VerifyPolicy | str,
     errors: list[str],
 ) -> SignerInfo | None:
-    trust_policy = trusted_keys is not None
+    if isinstance(policy, str):  # unusable trust arguments: nothing verifies
+        errors.append(policy)
+        return None
+    trust_policy = policy.trusted is not None
     if "signature" not in bundle:
-        if require_signature or trust_policy:
+        if policy.require_signature or trust_policy:
             errors.append("MissingSignature")
         return None
     try:
@@ -217,47 +259,27 @@ def _check_signer(
     from agent_rerun.pubkey import fingerprint
 
     encoded = base64.b64encode(public_key).decode("ascii")
-    if not trust_policy:
-        return SignerInfo(encoded, fingerprint(public_key))
+    checked = policy.revoked is not None
+    if policy.revoked is not None and policy.revoked.is_revoked(public_key):
+        errors.append(f"RevokedSigner:{encoded}")
+        return SignerInfo(encoded, fingerprint(public_key), trusted=False if trust_policy
+                          else None, revocation_checked=True, revoked=True)
+    if policy.trusted is None:
+        return SignerInfo(encoded, fingerprint(public_key), revocation_checked=checked)
     from agent_rerun.trust import find_trusted
 
-    assert trusted_keys is not None
-    try:
-        keys = _as_trusted_keys(trusted_keys)
-    except _TrustPolicyError as exc:  # fail closed, and say why
-        errors.append(f"InvalidTrustedKeys:{exc}")
-        return SignerInfo(encoded, fingerprint(public_key), trusted=False)
-    match = find_trusted(keys, public_key, namespace=NAMESPACE, now=now)
+    match = find_trusted(policy.trusted, public_key, namespace=NAMESPACE, now=policy.now)
     if match is None:
         errors.append(f"UntrustedSigner:{encoded}")
-        return SignerInfo(encoded, fingerprint(public_key), trusted=False)
-    return SignerInfo(encoded, fingerprint(public_key), trusted=True, name=match.name)
-
-
-def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
-    from agent_rerun.trust import TrustedKey, parse_trusted_key
-
-    if isinstance(keys, (str, bytes, bytearray, TrustedKey)):
-        raise _TrustPolicyError("trusted_keys must be a list of keys, not a single key")
-    parsed: list[TrustedKey] = []
-    for key in keys:
-        if isinstance(key, TrustedKey):
-            parsed.append(key)
-        elif isinstance(key, (bytes, bytearray)):
-            parsed.append(TrustedKey(public_key=bytes(key), name=None, namespaces=None,
-                                     valid_after=None, valid_before=None))
-        elif isinstance(key, str):
-            try:
-                parsed.append(parse_trusted_key(key))
-            except InputError as exc:
-                raise _TrustPolicyError(str(exc)) from None
-        else:
-            raise _TrustPolicyError(f"a trusted key cannot be a {type(key).__name__}")
-    return parsed
-
-
-class _TrustPolicyError(ValueError):
-    """The caller's trusted keys are unusable: reported as ``InvalidTrustedKeys``."""
+        return SignerInfo(encoded, fingerprint(public_key), trusted=False,
+                          revocation_checked=checked)
+    return SignerInfo(
+        encoded, fingerprint(public_key), trusted=True, name=match.name,
+        principals=match.principals,
+        valid_after=match.valid_after.isoformat() if match.valid_after else None,
+        valid_before=match.valid_before.isoformat() if match.valid_before else None,
+        revocation_checked=checked,
+    )
 
 
 #: actual.inputs.messages and actual.output.transcript sit two levels below the

@@ -359,7 +359,8 @@ def test_inspect_trust_from_config_file(tmp_path: Path) -> None:
     config.write_text('[verify]\ntrusted_keys_file = "allowed_signers"\n')
     result = run("inspect", str(bundle), env={"RERUN_CONFIG": str(config)})
     assert result.exit_code == 0
-    assert _fields(result.stdout)["trusted"] == f'yes, as "ci@example.com" (by config {config})'
+    assert _fields(result.stdout)["trusted"] == (
+        f'yes, as "ci@example.com", namespaces agent-rerun (by config {config})')
 
 
 def test_inspect_tampered_bundle_fails(tmp_path: Path) -> None:

@@ -134,8 +134,12 @@ def _signer_for(key_uri: str | None, unsigned: bool) -> Iterator[Any]:
         return
     if key_uri is None:
         from agent_rerun.config import load_config
+        from agent_rerun.errors import InputError, SignerError
 
-        key_uri = load_config().sign_key
+        try:
+            key_uri = load_config().sign_key
+        except InputError as exc:  # a key was to be loaded from it: a key error (exit 3)
+            raise SignerError(str(exc)) from None
     if key_uri is None:
         yield None
         return

@@ -97,4 +97,6 @@ def one_line(message: str) -> str:
     return " ".join(printable(message).split())
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: C0/C1 controls, bidi embeddings/overrides/isolates (which reorder what a
+#: terminal shows) and the Unicode line/paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")

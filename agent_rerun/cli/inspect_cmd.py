@@ -10,42 +10,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent_rerun.cli.common import EXIT_FAILED, printable, read_bundle_file, reports_errors
+from agent_rerun.cli.options import trust_options
+
+if TYPE_CHECKING:
+    from agent_rerun.policy import VerifyPolicy
 
 _WIDTH = 15
 
 
 @click.command("inspect")
 @click.argument("bundle_path", metavar="BUNDLE")
-@click.option(
-    "--trusted-key",
-    "trusted_key_texts",
-    multiple=True,
-    metavar="KEY",
-    help="A trusted signer: base64 raw public key or an 'ssh-ed25519 AAAA...' line. Repeatable.",
-)
-@click.option(
-    "--trusted-keys",
-    "trust_file",
-    metavar="FILE",
-    help="Trusted signers in OpenSSH allowed_signers format (or base64 key per line).",
-)
+@trust_options
 @reports_errors
 def inspect_command(
-    bundle_path: str, trusted_key_texts: tuple[str, ...], trust_file: str | None
+    bundle_path: str, trusted_key_texts: tuple[str, ...], trust_file: str | None,
+    revoked_files: tuple[str, ...],
 ) -> None:
     """Summarise BUNDLE: model, sampling, tolerance, hashes, signature and signer trust.
 
-    Trusted keys come from the flags, else from the config file's [verify] section.
+    Trusted keys come from the flags, else from the config file's [verify] section;
+    revocation files from both.
     """
+    from agent_rerun.policy import resolve_policy
+
+    policy = resolve_policy(trusted_key_texts, trust_file, revoked_files)
     bundle = read_bundle_file(bundle_path)
     _line("bundle", bundle_path)
     _describe_contents(bundle)
-    good_signature = _describe_signature(bundle, trusted_key_texts, trust_file)
+    good_signature = _describe_signature(bundle, policy)
     if not good_signature:
         raise SystemExit(EXIT_FAILED)
 
@@ -96,9 +93,7 @@ def _embedding_size(text: str) -> str:
     return f"{len(raw) // 4} float32 values"
 
 
-def _describe_signature(
-    bundle: Mapping[str, Any], trusted_key_texts: tuple[str, ...], trust_file: str | None
-) -> bool:
+def _describe_signature(bundle: Mapping[str, Any], policy: VerifyPolicy) -> bool:
     """Print signature, signer and trust lines; False when the signature is bad."""
     from agent_rerun.pubkey import b64_public_key, fingerprint
     from agent_rerun.signature import SignatureError, decode_signature_block
@@ -120,24 +115,27 @@ def _describe_signature(
         _line("trusted", "n/a (the signature is not valid)")
         return False
     assert public_key is not None  # a valid signature decoded its key
-    _line("trusted", _trust_verdict(public_key, trusted_key_texts, trust_file))
+    _line("revoked", _revocation_verdict(public_key, policy))
+    _line("trusted", _trust_verdict(public_key, policy))
     return True
 
 
-def _trust_verdict(
-    public_key: bytes, trusted_key_texts: tuple[str, ...], trust_file: str | None
-) -> str:
-    from agent_rerun.cli.verify_cmd import trust_policy
-    from agent_rerun.config import load_config
+def _revocation_verdict(public_key: bytes, policy: VerifyPolicy) -> str:
+    if policy.revoked is None:
+        return "not checked (no revocation list given or configured)"
+    sources = ", ".join(policy.revoked.sources) or "the given list"
+    if policy.revoked.is_revoked(public_key):
+        return f"YES (listed in {sources}): verify fails with RevokedSigner"
+    return f"no (checked against {sources})"
+
+
+def _trust_verdict(public_key: bytes, policy: VerifyPolicy) -> str:
     from agent_rerun.trust import find_trusted
 
-    keys = trust_policy(trusted_key_texts, trust_file, False)["trusted_keys"]
-    if trusted_key_texts or trust_file:
-        where = "the --trusted-key/--trusted-keys flags"
-    else:
-        where = f"config {load_config().source}"
+    keys = policy.trusted
     if keys is None:
         return "unknown (no trusted keys given or configured)"
+    where = policy.trust_source or "the given keys"
     match = find_trusted(keys, public_key)
     if match is None:
         return (
@@ -145,4 +143,10 @@ def _trust_verdict(
             "or outside its namespaces or validity period)"
         )
     named = f', as "{match.name}"' if match.name else ""
-    return f"yes{named} (by {where})"
+    window = ""
+    if match.valid_after or match.valid_before:
+        after = match.valid_after.isoformat() if match.valid_after else "any time"
+        before = match.valid_before.isoformat() if match.valid_before else "no end"
+        window = f", valid {after} to {before}"
+    spaces = f", namespaces {','.join(match.namespaces)}" if match.namespaces else ""
+    return f"yes{named}{spaces}{window} (by {where})"

@@ -17,14 +17,16 @@ from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, fail
 
 
 def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
-              trust_file: str | None, require_signature: bool) -> None:
+              trust_file: str | None, revoked_files: tuple[str, ...],
+              require_signature: bool) -> None:
     """Verify every pair of ``source``; exit 0 only when all verified."""
     from agent_rerun.batch import pairs_from, verify_pairs
-    from agent_rerun.cli.verify_cmd import trust_policy
     from agent_rerun.errors import InputError
+    from agent_rerun.policy import resolve_policy
 
     try:
-        policy = trust_policy(trusted_key_texts, trust_file, require_signature)
+        policy = resolve_policy(trusted_key_texts, trust_file, revoked_files,
+                                require_signature=require_signature)
         pairs = pairs_from(source)
     except InputError as exc:
         fail(str(exc), EXIT_FAILED)
@@ -33,7 +35,7 @@ def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
     verified = 0
     out = sys.stdout
     with _progress(len(pairs)) as advance:
-        for outcome in verify_pairs(pairs, jobs=jobs, **policy):
+        for outcome in verify_pairs(pairs, jobs=jobs, policy=policy):
             out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
             verified += outcome.verified
             advance()

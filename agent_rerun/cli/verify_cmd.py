@@ -12,16 +12,13 @@ from typing import Any
 import click
 
 from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, one_line
+from agent_rerun.cli.options import trust_options
 
 
 @click.command("verify")
 @click.argument("bundle_path", metavar="BUNDLE", required=False)
 @click.argument("actual_path", metavar="ACTUAL", required=False)
-@click.option("--trusted-key", "trusted_key_texts", multiple=True, metavar="KEY",
-              help="A trusted signer: base64 raw public key or an 'ssh-ed25519 AAAA...' line. "
-                   "Repeatable.")
-@click.option("--trusted-keys", "trust_file", metavar="FILE",
-              help="Trusted signers in OpenSSH allowed_signers format (or base64 key per line).")
+@trust_options
 @click.option("--require-signature", is_flag=True,
               help="Fail unsigned bundles (implied by any trusted key).")
 @click.option("--batch", "batch_source", metavar="FOLDER_OR_MANIFEST",
@@ -32,7 +29,8 @@ from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, one_line
 @click.pass_context
 def verify_command(ctx: click.Context, bundle_path: str | None, actual_path: str | None,
                    trusted_key_texts: tuple[str, ...], trust_file: str | None,
-                   require_signature: bool, batch_source: str | None, jobs: int) -> None:
+                   revoked_files: tuple[str, ...], require_signature: bool,
+                   batch_source: str | None, jobs: int) -> None:
     """Check an ACTUAL record (inputs sent, output produced) against a BUNDLE.
 
     Prints {"verified", "errors", "warnings"} as JSON; exit 0 when verified, 1 when not.
@@ -40,13 +38,15 @@ def verify_command(ctx: click.Context, bundle_path: str | None, actual_path: str
     plus that object) and a summary on stderr; exit 0 only when every pair verified.
     """
     from agent_rerun.errors import InputError
+    from agent_rerun.policy import resolve_policy
 
     if batch_source is not None:
         if bundle_path is not None:
             raise click.UsageError("give either BUNDLE ACTUAL or --batch, not both")
         from agent_rerun.cli.verify_batch import run_batch
 
-        run_batch(batch_source, jobs, trusted_key_texts, trust_file, require_signature)
+        run_batch(batch_source, jobs, trusted_key_texts, trust_file, revoked_files,
+                  require_signature)
         return
     for param in ctx.command.params:
         if param.name in ("bundle_path", "actual_path") and ctx.params[param.name] is None:
@@ -55,52 +55,16 @@ def verify_command(ctx: click.Context, bundle_path: str | None, actual_path: str
     from agent_rerun.verify import VerifyResult, verify_files
 
     try:
-        policy = trust_policy(trusted_key_texts, trust_file, require_signature)
+        policy = resolve_policy(trusted_key_texts, trust_file, revoked_files,
+                                require_signature=require_signature)
     except InputError as exc:
         result = VerifyResult(False, [f"ConfigError:{exc}"])
     else:
-        result = verify_files(bundle_path, actual_path, **policy)
+        result = verify_files(bundle_path, actual_path, policy=policy)
     emit_result(result.to_json())
     if not result.verified:
         click.echo(f"rerun: not verified: {one_line(result.errors[0])}", err=True)
     raise SystemExit(EXIT_OK if result.verified else EXIT_FAILED)
-
-
-def trust_policy(trusted_key_texts: tuple[str, ...], trust_file: str | None,
-                 require_signature: bool) -> dict[str, Any]:
-    """The keyword arguments for ``verify``: flags win over the config file."""
-    from agent_rerun.config import load_config
-    from agent_rerun.errors import InputError
-
-    config = load_config()
-    keys: list[Any] | None = None
-    # "Given" means present, even if empty: an empty trust setting must fail
-    # closed (nobody trusted), never quietly switch trust checking off.
-    if trusted_key_texts or trust_file is not None:
-        if trust_file is not None and not trust_file.strip():
-            raise InputError("--trusted-keys: the trust file path is empty")
-        keys = _parse_keys(trusted_key_texts, trust_file)
-    elif config.trusted_keys is not None or config.trusted_keys_file is not None:
-        keys = _parse_keys(tuple(config.trusted_keys or ()), config.trusted_keys_file)
-    return {
-        "trusted_keys": keys,
-        "require_signature": require_signature or config.require_signature,
-    }
-
-
-def _parse_keys(texts: tuple[str, ...], trust_file: Any) -> list[Any]:
-    from agent_rerun.errors import InputError
-    from agent_rerun.trust import parse_trust_file, parse_trusted_key
-
-    keys: list[Any] = []
-    for text in texts:
-        try:
-            keys.append(parse_trusted_key(text))
-        except (ValueError, InputError) as exc:
-            raise InputError(f"--trusted-key: {exc}") from None
-    if trust_file:
-        keys.extend(parse_trust_file(trust_file))
-    return keys
 
 
 def emit_result(payload: dict[str, Any]) -> None:

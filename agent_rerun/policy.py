@@ -1,0 +1,142 @@
+"""The verify policy: who may sign, who may not, and whether a signature is required.
+
+One frozen object carries it from wherever it was decided (flags, config, a
+library caller) to every check, so batch verify parses a 10,000-key trust file
+once, not once per pair, and the CLI commands cannot drift apart in how they
+read it. ``resolve_policy`` is the one place flags and the config file merge.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent_rerun.errors import InputError
+from agent_rerun.revocation import RevocationList, load_revocation_file, revoked_keys_from
+from agent_rerun.trust import TrustedKey, TrustIndex, parse_trust_file, parse_trusted_key
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from agent_rerun.config import Config
+
+#: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
+#: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
+TrustedKeyLike = bytes | str | TrustedKey
+#: What ``revoked_keys`` may be: a loaded list, or raw keys / key texts.
+RevokedKeysLike = RevocationList | Iterable[bytes | str]
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """``trusted`` None means no trust checking; an empty index means nobody is trusted.
+
+    ``revoked`` None means no revocation list was given; ``trust_source`` says
+    where the trusted keys came from, for ``inspect``.
+    """
+
+    trusted: TrustIndex | None = None
+    revoked: RevocationList | None = None
+    require_signature: bool = False
+    now: datetime | None = None
+    trust_source: str | None = None
+
+
+def make_policy(
+    trusted_keys: Iterable[TrustedKeyLike] | None = None,
+    revoked_keys: RevokedKeysLike | None = None,
+    *,
+    require_signature: bool = False,
+    now: datetime | None = None,
+) -> VerifyPolicy:
+    """A policy from library arguments; ``InputError`` names what is unusable."""
+    return VerifyPolicy(trust_index_from(trusted_keys), revocation_list_from(revoked_keys),
+                        require_signature, now)
+
+
+def trust_index_from(trusted_keys: Iterable[TrustedKeyLike] | None) -> TrustIndex | None:
+    """``trusted_keys`` as an index (None stays None: no trust checking)."""
+    if trusted_keys is None or isinstance(trusted_keys, TrustIndex):
+        return trusted_keys
+    return TrustIndex(_as_trusted_keys(trusted_keys))
+
+
+def revocation_list_from(revoked_keys: RevokedKeysLike | None) -> RevocationList | None:
+    """``revoked_keys`` as a list (None stays None: no revocation check)."""
+    if revoked_keys is None or isinstance(revoked_keys, RevocationList):
+        return revoked_keys
+    return revoked_keys_from(revoked_keys)
+
+
+def resolve_policy(
+    trusted_key_texts: Iterable[str] = (),
+    trust_file: str | os.PathLike[str] | None = None,
+    revoked_files: Iterable[str | os.PathLike[str]] = (),
+    *,
+    require_signature: bool = False,
+    config: Config | None = None,
+) -> VerifyPolicy:
+    """The CLI's policy: trust flags replace the config's trusted keys; revocation
+    files from flags and config both apply (a revocation only ever narrows trust).
+
+    ``config`` None reads the config file (``load_config``).
+    """
+    if config is None:
+        from agent_rerun.config import load_config
+
+        config = load_config()
+    texts = tuple(trusted_key_texts)
+    trusted: TrustIndex | None = None
+    source: str | None = None
+    # "Given" means present, even if empty: an empty trust setting must fail
+    # closed (nobody trusted), never quietly switch trust checking off.
+    if texts or trust_file is not None:
+        if trust_file is not None and not os.fspath(trust_file).strip():
+            raise InputError("--trusted-keys: the trust file path is empty")
+        trusted = TrustIndex(_parse_keys(texts, trust_file, "--trusted-key"))
+        source = "the --trusted-key/--trusted-keys flags"
+    elif config.trusted_keys is not None or config.trusted_keys_file is not None:
+        trusted = TrustIndex(_parse_keys(config.trusted_keys or (), config.trusted_keys_file,
+                                         f"{config.source}: verify.trusted_keys"))
+        source = f"config {config.source}"
+    files = list(revoked_files)
+    if any(not os.fspath(name).strip() for name in files):
+        raise InputError("--revoked-keys: the revocation file path is empty")
+    files.extend(config.revoked_keys_files)
+    revoked: RevocationList | None = None
+    for name in files:
+        loaded = load_revocation_file(name)
+        revoked = loaded if revoked is None else revoked.merged(loaded)
+    return VerifyPolicy(trusted, revoked, require_signature or config.require_signature,
+                        trust_source=source)
+
+
+def _parse_keys(texts: Iterable[str], trust_file: str | os.PathLike[str] | None,
+                label: str) -> list[TrustedKey]:
+    keys: list[TrustedKey] = []
+    for text in texts:
+        try:
+            keys.append(parse_trusted_key(text))
+        except InputError as exc:
+            raise InputError(f"{label}: {exc}") from None
+    if trust_file:
+        keys.extend(parse_trust_file(trust_file))
+    return keys
+
+
+def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
+    if isinstance(keys, (str, bytes, bytearray, TrustedKey)):
+        raise InputError("trusted_keys must be a list of keys, not a single key")
+    parsed: list[TrustedKey] = []
+    for key in keys:
+        if isinstance(key, TrustedKey):
+            parsed.append(key)
+        elif isinstance(key, (bytes, bytearray)):
+            parsed.append(TrustedKey(public_key=bytes(key)))
+        elif isinstance(key, str):
+            parsed.append(parse_trusted_key(key))
+        else:
+            raise InputError(f"a trusted key cannot be a {type(key).__name__}")
+    return parsed
