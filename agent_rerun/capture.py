@@ -108,8 +108,8 @@ def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:
     ``signer`` is any :class:`~agent_rerun.signer.Signer`, or a raw 32-byte
     private key. The signature is checked in software before it is attached,
     so a faulty token or plugin cannot produce a bundle that fails later; a
-    signer that already checks its own output says so with a true
-    ``checks_signatures`` attribute, and is not checked twice.
+    signer that already checks its own output declares it with
+    ``SignerBase.checks_signatures`` and is not checked twice.
     """
     if isinstance(signer, (bytes, bytearray)):
         from agent_rerun.signer import InMemorySigner
@@ -118,11 +118,13 @@ def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:
     elif not (hasattr(signer, "sign") and hasattr(signer, "public_key")):
         raise TypeError(f"sign with a Signer or 32 raw private-key bytes, "
                         f"not a {type(signer).__name__}")
+    from agent_rerun.signer import checks_own_signatures
+
     unsigned = {key: value for key, value in bundle.items() if key != "signature"}
     payload = signing_payload(unsigned)
     public_key = bytes(signer.public_key)
     signature = bytes(signer.sign(payload))
-    if not getattr(signer, "checks_signatures", False):
+    if not checks_own_signatures(signer):
         try:
             check_ed25519(public_key, signature, payload)
         except SignatureError as exc:

@@ -1,10 +1,17 @@
-"""CLI defaults from a TOML file: the signing key, trusted keys, the PKCS#11 module.
+"""CLI defaults from a TOML file: the signing key, trusted keys, and backends' own sections.
 
 The file lives at ``$RERUN_CONFIG``, else in the user config folder
 (``click.get_app_dir("agent-rerun")/config.toml``, e.g.
 ``~/.config/agent-rerun/config.toml``). Flags always win; the CLI merges.
 Unknown sections and keys are errors, not ignored, because a misspelt
 ``trusted_keys`` would otherwise silently switch trust checks off.
+
+Core owns ``[sign]`` and ``[verify]``. Any other section must be named after
+the scheme of an installed signer backend (``[pkcs11]``); the core keeps it as
+a :class:`BackendSection`, unread, and the backend checks and reads it (see
+docs/backends.md). Telling a backend section from a typo needs the installed
+schemes, so the entry points are listed (never imported) only when such a
+section is present.
 
 Relative paths in the file are taken relative to the file's folder (so a config
 means the same thing from any working directory), and ``~`` is expanded.
@@ -14,10 +21,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agent_rerun.errors import InputError
+from agent_rerun.errors import InputError, SignerError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,8 +42,57 @@ _SCHEMA: dict[str, dict[str, str]] = {
         "revoked_keys_file": "string",
         "require_signature": "boolean",
     },
-    "pkcs11": {"module": "string"},
 }
+
+
+#: Schemes whose backends have no settings, so a section for them is a mistake.
+_NO_SECTION = ("file",)
+
+
+@dataclass(frozen=True)
+class BackendSection:
+    """A backend's own ``[scheme]`` table, passed on unread: the backend checks it.
+
+    The readers refuse what they cannot use with a ``SignerError`` (exit 3:
+    a key cannot be loaded) naming the file and ``[scheme] key``; a backend
+    calls :meth:`refuse_unknown` with the keys it knows first, because an
+    ignored misspelt setting silently changes behaviour.
+    """
+
+    scheme: str
+    table: Mapping[str, Any]
+    source: Path
+
+    def where(self, key: str | None = None) -> str:
+        """``FILE: [scheme] key`` (or the section alone) for messages."""
+        return f"{self.source}: [{self.scheme}]" + (f" {key}" if key else "")
+
+    def refuse_unknown(self, known: Iterable[str]) -> None:
+        known = tuple(known)
+        for key in self.table:
+            if key not in known:
+                names = ", ".join(known) or "none"
+                raise SignerError(f"{self.where()}: unknown key {key!r} (known: {names})")
+
+    def string(self, key: str) -> str | None:
+        """A non-empty string setting, or None when absent."""
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise SignerError(f"{self.where(key)} must be a non-empty string")
+        return value
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.table.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        raise SignerError(f"{self.where(key)} must be true or false")
+
+    def path(self, key: str) -> Path | None:
+        """A path setting, ``~`` expanded and relative paths anchored at the config's folder."""
+        value = self.string(key)
+        return None if value is None else _path(value, self.source.parent)
 
 
 @dataclass(frozen=True)
@@ -51,7 +108,11 @@ class Config:
     #: Revocation lists (key lists or KRLs); they apply on top of any trust setting.
     revoked_keys_files: tuple[Path, ...] = ()
     require_signature: bool = False
-    pkcs11_module: Path | None = None
+    #: Sections owned by signer backends, by scheme; see :func:`backend_section`.
+    backend_sections: Mapping[str, BackendSection] = field(default_factory=dict)
+
+    def backend_section(self, scheme: str) -> BackendSection | None:
+        return self.backend_sections.get(scheme)
 
 
 def default_config_path() -> Path:
@@ -117,7 +178,6 @@ def parse_config(data: bytes, source: Path) -> Config:
     _check_shape(doc, source)
     sign = doc.get("sign", {})
     verify = doc.get("verify", {})
-    pkcs11 = doc.get("pkcs11", {})
     base = source.parent
     trusted = tuple(verify["trusted_keys"]) if "trusted_keys" in verify else None
     if trusted is not None:
@@ -131,8 +191,22 @@ def parse_config(data: bytes, source: Path) -> Config:
             path for path in [_path(verify.get("revoked_keys_file"), base)] if path is not None
         ),
         require_signature=verify.get("require_signature", False),
-        pkcs11_module=_path(pkcs11.get("module"), base),
+        backend_sections={
+            name: BackendSection(name, body, source)
+            for name, body in doc.items()
+            if name not in _SCHEMA
+        },
     )
+
+
+def backend_section(scheme: str) -> BackendSection | None:
+    """The ``[scheme]`` section of the user's config file, for the backend of that scheme.
+
+    Reads the file the CLI would (``$RERUN_CONFIG`` or the default location),
+    so a backend's settings apply to library use as well; None when there is
+    no such section or no config.
+    """
+    return load_config().backend_section(scheme)
 
 
 def _toml_module(source: Path) -> Any:
@@ -151,13 +225,23 @@ def _toml_module(source: Path) -> Any:
 
 
 def _check_shape(doc: dict[str, Any], source: Path) -> None:
+    claimed: list[str] | None = None
     for section, body in doc.items():
-        fields = _SCHEMA.get(section)
-        if fields is None:
-            known = ", ".join(f"[{name}]" for name in _SCHEMA)
-            raise InputError(f"{source}: unknown section [{section}] (known: {known})")
         if not isinstance(body, dict):
             raise InputError(f"{source}: {section} must be a [{section}] table")
+        fields = _SCHEMA.get(section)
+        if fields is None:
+            if claimed is None:
+                from agent_rerun.signer import installed_schemes
+
+                claimed = [s for s in installed_schemes() if s not in (*_SCHEMA, *_NO_SECTION)]
+            if section in claimed:
+                continue  # the backend of that scheme checks its own section
+            known = ", ".join(f"[{name}]" for name in (*_SCHEMA, *claimed))
+            raise InputError(
+                f"{source}: unknown section [{section}] (known: {known}; a backend's "
+                "section needs that backend installed)"
+            )
         for key, value in body.items():
             kind = fields.get(key)
             if kind is None:

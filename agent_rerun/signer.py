@@ -3,8 +3,10 @@
 Signing is the only operation that touches private keys, so it is funnelled
 through one narrow protocol. Backends (file, keyring, PKCS#11, third-party)
 are found by the scheme of a key URI through the ``agent_rerun.signers``
-entry-point group. Nothing here runs at import time: verify never scans entry
-points or imports a backend.
+entry-point group. Nothing here runs at import time: verify never imports a
+backend. docs/backends.md is the guide to writing one; the contract is
+:class:`Backend`, the optional :class:`RedactsUris`, ``SignerBase.checks_signatures``
+and, for configuration, :class:`agent_rerun.config.BackendSection`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from agent_rerun.errors import SignerError
 
@@ -52,7 +54,17 @@ class Signer(Protocol):
 
 
 class SignerBase:
-    """Convenience base giving a signer ``close()`` and context-manager support."""
+    """Convenience base giving a signer ``close()`` and context-manager support.
+
+    It also carries the one optional promise a signer can make,
+    ``checks_signatures``; signers that do not derive from it make none.
+    """
+
+    #: True when every signature ``sign`` returns was already verified against
+    #: ``public_key`` (a token key checked in software, or the same Ed25519 code
+    #: that verifies), so ``sign_bundle`` skips its own check. Leave it False
+    #: unless that is so: the check is what stops a faulty signer's output.
+    checks_signatures: ClassVar[bool] = False
 
     def close(self) -> None:
         """Release whatever the signer holds; the default holds nothing."""
@@ -74,7 +86,7 @@ class InMemorySigner(SignerBase):
 
     #: Its signatures come from the same Ed25519 implementation that would check
     #: them, so ``sign_bundle`` does not verify them again (see ``sign_bundle``).
-    checks_signatures = True
+    checks_signatures: ClassVar[bool] = True
 
     def __init__(self, private_key: bytes | Ed25519PrivateKey) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -100,6 +112,11 @@ class InMemorySigner(SignerBase):
 
     def close(self) -> None:
         self._key = None
+
+
+def checks_own_signatures(signer: object) -> bool:
+    """Whether ``signer`` declared (through :class:`SignerBase`) that it verifies its output."""
+    return isinstance(signer, SignerBase) and signer.checks_signatures
 
 
 def closing_signer(signer: Signer) -> _ClosingSigner:
@@ -148,6 +165,11 @@ class Backend(Protocol):
     existing one unless ``force``; ``list_keys`` may raise ``SignerError`` when
     the backend cannot enumerate. Errors are ``agent_rerun.errors.SignerError``
     (or subclasses) with a one-line message that never contains a secret.
+
+    A backend whose URIs can carry a secret also implements
+    :class:`RedactsUris`; one that needs settings reads its own ``[scheme]``
+    section of the config file with :func:`agent_rerun.config.backend_section`.
+    See docs/backends.md.
     """
 
     scheme: str
@@ -159,6 +181,53 @@ class Backend(Protocol):
     ) -> KeyInfo: ...
 
     def list_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]: ...
+
+
+@runtime_checkable
+class RedactsUris(Protocol):
+    """Optional backend capability: spell a URI of its scheme with every secret hidden.
+
+    ``redact_uri`` must never raise and never return any part of a secret, even
+    for a URI it cannot parse (hide more rather than less). The CLI prints key
+    URIs only through :func:`display_uri`, which calls it.
+    """
+
+    def redact_uri(self, uri: str) -> str: ...
+
+
+@runtime_checkable
+class ReadsPublicKeys(Protocol):
+    """Optional backend capability: read a key's public half without unlocking it.
+
+    For backends where opening a signer costs a secret (a token PIN) though
+    the public key is visible without one. It may still ask through
+    ``prompt`` when the public key is hidden too. ``rerun pubkey`` uses it
+    through :func:`public_key_of`.
+    """
+
+    def public_key(self, uri: str, *, prompt: PromptFn | None = None) -> bytes: ...
+
+
+#: Shown instead of a URI no installed backend can redact.
+UNREDACTABLE = "<not shown>"
+
+
+def display_uri(uri: str) -> str:
+    """``uri`` fit to print: its backend's redaction, or only the scheme when none can say.
+
+    A backend without :class:`RedactsUris` declares that its URIs hold no
+    secret, so they are shown as given.
+    """
+    try:
+        backend = backend_for(uri)
+    except SignerError:
+        return f"{uri_scheme(uri)}:{UNREDACTABLE}"
+    if isinstance(backend, RedactsUris):
+        try:
+            return backend.redact_uri(uri)
+        except Exception:  # a redactor must not turn a message into a crash
+            return f"{uri_scheme(uri)}:{UNREDACTABLE}"
+    return uri
 
 
 def uri_scheme(uri: str) -> str:
@@ -201,6 +270,15 @@ def backend_for(uri: str) -> Backend:
 def load_signer(uri: str, *, prompt: PromptFn | None = None) -> Signer:
     """Open the key at ``uri`` for signing (see the README for URI forms)."""
     return backend_for(uri).load(uri, prompt=prompt)
+
+
+def public_key_of(uri: str, *, prompt: PromptFn | None = None) -> bytes:
+    """The raw public key at ``uri``, without a secret when the backend can manage that."""
+    backend = backend_for(uri)
+    if isinstance(backend, ReadsPublicKeys):
+        return bytes(backend.public_key(uri, prompt=prompt))
+    with closing_signer(backend.load(uri, prompt=prompt)) as signer:
+        return bytes(signer.public_key)
 
 
 def generate_key(uri: str, *, force: bool = False, prompt: PromptFn | None = None) -> KeyInfo:

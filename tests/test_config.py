@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_rerun.config import CONFIG_ENV, Config, default_config_path, load_config
+from agent_rerun.config import CONFIG_ENV, BackendSection, Config, default_config_path, load_config
 from agent_rerun.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +51,8 @@ module = "/usr/lib/softhsm/libsofthsm2.so"
         trusted_keys=(f"{KEY} alice", SSH_KEY),
         trusted_keys_file=tmp_path / "allowed_signers",
         require_signature=True,
-        pkcs11_module=Path("/usr/lib/softhsm/libsofthsm2.so"),
+        backend_sections={"pkcs11": BackendSection(
+            "pkcs11", {"module": "/usr/lib/softhsm/libsofthsm2.so"}, path)},
     )
 
 

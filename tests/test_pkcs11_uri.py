@@ -112,3 +112,22 @@ def test_errors_never_echo_a_pin() -> None:
 
 def test_vendor_query_attributes_are_ignored() -> None:
     assert parse("pkcs11:token=t?x-vendor=1").token == "t"
+
+
+@pytest.mark.parametrize(
+    "secret_attr", ["pin-value=4321", "pin-source=/tmp/4321", "module-name=4321"]
+)
+def test_semicolon_in_query_is_refused_without_echoing_values(secret_attr: str) -> None:
+    """Issue 9 item 10: ';' between query attributes once put the PIN into a module path."""
+    text = f"pkcs11:token=rerun;object=signing?module-path=/usr/lib/x.so;{secret_attr}"
+    with pytest.raises(SignerError) as caught:
+        parse(text)
+    assert "malformed query" in str(caught.value)
+    assert "4321" not in str(caught.value)
+
+
+def test_redact_hides_the_query_of_unparseable_uris() -> None:
+    from agent_rerun_pkcs11.uri import redact
+
+    assert "4321" not in redact("pkcs11:token=t?module-path=/x.so;pin-value=4321")
+    assert redact("pkcs11:token=t?pin-value=4321") == "pkcs11:token=t?pin-value=***"

@@ -54,17 +54,15 @@ def keygen_command(uri: str, force: bool) -> None:
 def pubkey_command(uri: str, output_format: str) -> None:
     """Print the public key of the key at URI (never the private key)."""
     from agent_rerun.pubkey import b64_public_key, ssh_public_key_line
-    from agent_rerun.signer import closing_signer, load_signer
+    from agent_rerun.signer import display_uri, public_key_of
 
-    signer = load_signer(uri, prompt=prompt_if_interactive())
-    with closing_signer(signer) as opened:
-        public_key = opened.public_key
+    public_key = public_key_of(uri, prompt=prompt_if_interactive())
     if output_format == "ssh":
         click.echo(ssh_public_key_line(public_key))
     elif output_format == "base64":
         click.echo(b64_public_key(public_key))
     else:
-        _print_key(_display_uri(uri), public_key)
+        _print_key(display_uri(uri), public_key)
 
 
 @click.group("keys")
@@ -77,20 +75,13 @@ def keys_group() -> None:
 @reports_errors
 def list_command(uri: str) -> None:
     """List the keys a backend holds at URI (a keyring service, a token, a key file)."""
-    from agent_rerun.signer import list_keys
+    from agent_rerun.signer import display_uri, list_keys
 
     infos = list_keys(uri, prompt=prompt_if_interactive())
     if not infos:
-        click.echo(printable(f"no keys at {_display_uri(uri)}"), err=True)
+        click.echo(printable(f"no keys at {display_uri(uri)}"), err=True)
         return
     for index, info in enumerate(infos):
         if index:
             click.echo("")
         _print_key(info.uri, info.public_key, info.description)
-
-
-def _display_uri(uri: str) -> str:
-    """The URI as typed, minus any PIN a PKCS#11 URI carries inline."""
-    import re
-
-    return re.sub(r"(pin-value=)[^;?&]*", r"\1<redacted>", uri)

@@ -19,7 +19,7 @@ from agent_rerun_pkcs11.pin import PinUnavailable
 from agent_rerun_pkcs11.session import OpenToken, open_library, open_token
 from agent_rerun_pkcs11.signer import Pkcs11Signer, open_signer
 from agent_rerun_pkcs11.token import initialised_tokens, matches, token_uri
-from agent_rerun_pkcs11.uri import Pkcs11Uri, parse
+from agent_rerun_pkcs11.uri import Pkcs11Uri, parse, redact
 
 
 class Pkcs11Backend:
@@ -39,15 +39,13 @@ class Pkcs11Backend:
     def list_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
         return list_token_keys(parse(uri), prompt=prompt)
 
-    def list_tokens(self, uri: str) -> list[str]:
-        """URIs of the initialised tokens the URI matches (no login needed)."""
-        parsed = parse(uri)
-        lib, _ = open_library(parsed)
-        return [
-            token_uri(t, parsed).format(pin="drop")
-            for t in initialised_tokens(lib)
-            if matches(lib, t, parsed)
-        ]
+    def public_key(self, uri: str, *, prompt: PromptFn | None = None) -> bytes:
+        """The public key, read without a PIN when the token shows it to anyone."""
+        return token_public_key(parse(uri), prompt=prompt)
+
+    def redact_uri(self, uri: str) -> str:
+        """The URI with its pin-value hidden; unparseable text loses its whole query."""
+        return redact(uri)
 
 
 def list_token_keys(
@@ -87,6 +85,34 @@ def list_token_keys(
         finally:
             opened.close()
     return infos
+
+
+def token_public_key(
+    uri: Pkcs11Uri,
+    *,
+    prompt: PromptFn | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> bytes:
+    """The public key the URI names; logs in only when no single public object shows it.
+
+    Each login spends a PIN try and may need someone at a terminal, while
+    keygen makes public objects readable without login, as most tools do.
+    """
+    opened = open_token(uri, prompt=None, login=False, action="reading a public key",
+                        environ=environ)
+    try:
+        visible = find_keys(opened.session, uri, opened.label)
+    finally:
+        opened.close()
+    if len(visible) == 1:
+        return visible[0].public_key
+    # Hidden (CKA_PRIVATE public object) or ambiguous: the signer path logs in
+    # and names the problem precisely.
+    signer = open_signer(uri, prompt=prompt, environ=environ)
+    try:
+        return signer.public_key
+    finally:
+        signer.close()
 
 
 def _open_for_listing(

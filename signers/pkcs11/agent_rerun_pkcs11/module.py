@@ -149,13 +149,19 @@ def _from_p11kit_registration(path: Path) -> str | None:
     return None
 
 
+#: Keys this backend understands in its ``[pkcs11]`` config section.
+CONFIG_KEYS = ("module",)
+
+
 def _configured_module() -> ModuleChoice | None:
-    try:
-        from agent_rerun.config import load_config
-    except ImportError:  # the config module is optional for this backend
+    """``[pkcs11] module`` from the user's config file, the section this backend owns."""
+    from agent_rerun.config import backend_section
+
+    section = backend_section("pkcs11")
+    if section is None:
         return None
-    config = load_config()
-    module = getattr(config, "pkcs11_module", None)
-    if not module:
+    section.refuse_unknown(CONFIG_KEYS)
+    module = section.path("module")
+    if module is None:
         return None
-    return ModuleChoice(os.path.expanduser(str(module)), f"[pkcs11] module in {config.source}")
+    return ModuleChoice(str(module), f"[pkcs11] module in {section.source}")

@@ -10,6 +10,7 @@ silently become a space, as form-decoding would do).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from agent_rerun.errors import SignerError
@@ -39,6 +40,7 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # Characters RFC 7512 lets stand unencoded in each component (a safe subset).
 _PATH_SAFE = _UNRESERVED | frozenset(":[]@!$'()*+,=")
 _QUERY_SAFE = _UNRESERVED | frozenset(":[]/?|!$'()*+,=")
+_PIN_VALUE = re.compile(r"(pin-value=)[^;&?#]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Pkcs11Uri:
 def parse(text: str) -> Pkcs11Uri:
     """Parse a ``pkcs11:`` URI or fail with a one-line SignerError that shows no PIN."""
     if not text[: len(SCHEME)].lower() == SCHEME:
-        raise SignerError(f"not a pkcs11: URI: {_shown(text)}")
+        raise SignerError(f"not a pkcs11: URI: {_unparsed(text)}")
     body = text[len(SCHEME) :]
     path_part, _, query_part = body.partition("?")
     if "#" in query_part or "#" in path_part:
@@ -146,6 +148,13 @@ def parse(text: str) -> Pkcs11Uri:
                 f"(supported: {', '.join(PATH_ATTRIBUTES)})"
             )
 
+    if ";" in query_part:
+        # RFC 7512 separates query attributes with '&'; taking ';' as part of a
+        # value would put a PIN into a module path and then into messages.
+        raise SignerError(
+            "pkcs11 URI: malformed query: ';' after '?' (query attributes are "
+            "separated by '&', e.g. ?module-path=...&pin-source=...)"
+        )
     for name, raw in _pairs(query_part, "&", "query"):
         if name.startswith("x-"):
             continue  # vendor query attributes are hints another tool may use
@@ -170,8 +179,15 @@ def parse(text: str) -> Pkcs11Uri:
 
 
 def redact(text: str) -> str:
-    """Best-effort redaction of a URI we could not parse, for error messages."""
-    return _shown(text)
+    """``text`` fit to print: the parsed URI with ``pin-value`` shown as ``***``.
+
+    Text that does not parse keeps only its path part, itself redacted: a
+    malformed query may hold a PIN anywhere (``;pin-value=`` is an easy slip).
+    """
+    try:
+        return parse(text).format(pin="redact")
+    except SignerError:
+        return _unparsed(text)
 
 
 def _pairs(component: str, separator: str, where: str) -> list[tuple[str, str]]:
@@ -220,12 +236,11 @@ def _encode(value: str, safe: frozenset[str]) -> str:
     )
 
 
+def _unparsed(text: str) -> str:
+    path, query_sep, _ = text.partition("?")
+    return _shown(path) + (f"?{REDACTED}" if query_sep else "")
+
+
 def _shown(text: str) -> str:
-    """Hide anything after ``pin-value=`` in text we could not parse."""
-    lowered = text.lower()
-    start = lowered.find("pin-value=")
-    if start < 0:
-        return text
-    end = text.find("&", start)
-    tail = text[end:] if end >= 0 else ""
-    return text[: start + len("pin-value=")] + REDACTED + tail
+    """Hide every ``pin-value=`` value in text we could not parse."""
+    return _PIN_VALUE.sub(f"\\1{REDACTED}", text)
