@@ -47,7 +47,7 @@ class Block:
 def runnable_blocks(page: Path) -> list[Block]:
     text = page.read_text(encoding="utf-8")
     languages = {"sh"} | ({"python"} if page.name == "README.md" else set())
-    blocks = []
+    blocks: list[Block] = []
     for match in FENCE.finditer(text):
         if match.group(2) in languages:
             line = text.count("\n", 0, match.start()) + 1
@@ -115,7 +115,8 @@ def test_page_recipes_run(page: Path, tmp_path: Path) -> None:
                              env=fresh_shell_env(home), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              timeout=TIMEOUT_SECONDS, check=False)
-        output, status = run.stdout.decode("utf-8", "replace"), run.returncode
+        output = run.stdout.decode("utf-8", "replace")
+        status: int | str = run.returncode
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode("utf-8", "replace")
         status = f"timeout after {TIMEOUT_SECONDS} s"
