@@ -40,7 +40,7 @@ setup_venv() {
 }
 
 # System packages the tests drive for real: a SoftHSM2 token and a Secret Service.
-SYSTEM_PACKAGES="softhsm2 gnome-keyring dbus openssh-client"
+SYSTEM_PACKAGES="softhsm2 gnome-keyring dbus openssh-client openssh-server gnupg"
 
 missing_packages() {
     local missing=""

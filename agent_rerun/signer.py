@@ -150,11 +150,15 @@ class KeyInfo:
     """What a backend can say about a key without exposing it.
 
     ``uri`` must never carry a secret (a PKCS#11 ``pin-value`` is redacted).
+    ``unusable`` says why a listed key cannot sign (an RSA key in an agent), so
+    listings show such keys instead of silently dropping them; ``public_key`` is
+    then empty.
     """
 
     uri: str
     public_key: bytes
     description: str = ""
+    unusable: str = ""
 
 
 class Backend(Protocol):

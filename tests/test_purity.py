@@ -14,7 +14,7 @@ import textwrap
 from conftest import OUR_VECTORS
 
 FORBIDDEN = ("keyring", "pkcs11", "agent_rerun_keyring", "agent_rerun_pkcs11",
-             "agent_rerun.keyfile")
+             "agent_rerun.keyfile", "agent_rerun.sshagent")
 
 #: Runs first in the child: record every entry-point lookup, from any import path.
 PRELUDE = """

@@ -26,7 +26,7 @@ from agent_rerun.cli.common import (
 @click.option("-o", "--output", "output", required=True, metavar="OUT",
               help="Bundle file ('-' for stdout), or a folder when capturing several steps.")
 @click.option("--key", "key_uri", metavar="URI",
-              help="Key to sign with: a path, file:, keyring: or pkcs11: URI "
+              help="Key to sign with: a path, file:, keyring:, pkcs11: or ssh-agent: URI "
                    "(default: [sign] key in the config file).")
 @click.option("--unsigned", is_flag=True, help="Do not sign, even if the config names a key.")
 @reports_errors
@@ -38,7 +38,7 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     written to OUT/<step name>.rr, all signed in one key session.
     """
     from agent_rerun.capture import CaptureOptions
-    from agent_rerun.errors import InputError, ValidationError
+    from agent_rerun.errors import InputError, SignerError, ValidationError
 
     # A trailing separator names a folder, as it does for cp and rsync.
     batch = len(steps) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep))
@@ -51,6 +51,8 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
         for step_path, out_path in _progress(targets, enabled=batch):
             try:
                 write_bundle(capture_file(step_path, options), out_path)
+            except SignerError as exc:  # the key is unusable: stop, naming the step
+                raise SignerError(f"{step_path}: {exc}") from None
             except (InputError, ValidationError, OSError) as exc:
                 if not batch:
                     raise

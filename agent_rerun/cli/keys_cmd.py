@@ -30,7 +30,8 @@ def _print_key(uri: str, public_key: bytes, description: str = "") -> None:
 def keygen_command(uri: str, force: bool) -> None:
     """Create a new Ed25519 key at URI and print its public key.
 
-    URI is a file path (or file:PATH), keyring:NAME or pkcs11:... . A file key
+    URI is a file path (or file:PATH), keyring:NAME or pkcs11:... (ssh-agent: keys
+    are made with ssh-keygen and added with ssh-add). A file key
     is encrypted when RERUN_KEY_PASSPHRASE is set or a passphrase is typed at
     the prompt (leave it empty for an unencrypted key).
     """
@@ -84,4 +85,10 @@ def list_command(uri: str) -> None:
     for index, info in enumerate(infos):
         if index:
             click.echo("")
+        if info.unusable:
+            click.echo(printable(f"key:          {info.uri}"))
+            click.echo(printable(f"unusable:     {info.unusable}"))
+            if info.description:
+                click.echo(printable(f"description:  {info.description}"))
+            continue
         _print_key(info.uri, info.public_key, info.description)
