@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh machine: set everything up, then run the demo or the tests.
 #   ./dev.sh demo    a key, a signed capture, a verify, a tampered bundle refused
-#   ./dev.sh test    ruff + the whole test suite (SoftHSM2 and a real Secret Service included)
+#   ./dev.sh test    ruff, mypy --strict and the whole test suite (SoftHSM2 and a real Secret Service included)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -80,6 +80,8 @@ run_tests() {
     install_system_packages
     say "ruff"
     "$VENV/bin/ruff" check .
+    say "mypy --strict (files: pyproject.toml [tool.mypy])"
+    "$VENV/bin/mypy"
     say "pytest"
     local pytest=("$VENV/bin/python" -m pytest "$@")
     if command -v dbus-run-session >/dev/null 2>&1 && command -v gnome-keyring-daemon >/dev/null 2>&1; then

@@ -185,17 +185,17 @@ def _from_pem_like(
         raise SignerError(f"{path}: unsupported key ({_first_line(exc)})") from None
     except ValueError as exc:
         raise SignerError(f"{path}: cannot parse {kind} ({_first_line(exc)})") from None
-    _require_ed25519(path, key)
+    ed_key = _require_ed25519(path, key)
     if not openssh:
         kind = "PKCS#8 PEM" if b"PRIVATE KEY-----" in data.split(b"\n", 1)[0] else kind
-    return key, f"{kind}, {'passphrase-encrypted' if encrypted else 'not encrypted'}"
+    return ed_key, f"{kind}, {'passphrase-encrypted' if encrypted else 'not encrypted'}"
 
 
-def _require_ed25519(path: Path, key: object) -> None:
+def _require_ed25519(path: Path, key: object) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        return
+        return key
     if isinstance(key, rsa.RSAPrivateKey):
         what = f"an RSA-{key.key_size} key"
     elif isinstance(key, ec.EllipticCurvePrivateKey):

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from agent_rerun.errors import SignerError
 
@@ -53,6 +53,32 @@ class Signer(Protocol):
         ...
 
 
+# ``typing.Self`` is Python 3.11+ and typing_extensions is not a dependency: a bound
+# TypeVar on ``self`` gives ``with`` the subclass's own type on 3.10 as well.
+_SelfBase = TypeVar("_SelfBase", bound="SignerBase")
+_SelfClosable = TypeVar("_SelfClosable", bound="ClosableSigner")
+
+
+@runtime_checkable
+class ClosableSigner(Signer, Protocol):
+    """A signer that is also a context manager: what :func:`load_signer` returns.
+
+    ``with load_signer(uri) as signer:`` then type-checks for every backend, and
+    the key or session a backend holds is released when the block ends.
+    """
+
+    def close(self) -> None: ...
+
+    def __enter__(self: _SelfClosable) -> _SelfClosable: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
 class SignerBase:
     """Convenience base giving a signer ``close()`` and context-manager support.
 
@@ -69,7 +95,7 @@ class SignerBase:
     def close(self) -> None:
         """Release whatever the signer holds; the default holds nothing."""
 
-    def __enter__(self) -> SignerBase:
+    def __enter__(self: _SelfBase) -> _SelfBase:
         return self
 
     def __exit__(
@@ -271,9 +297,35 @@ def backend_for(uri: str) -> Backend:
     return backend  # type: ignore[no-any-return]
 
 
-def load_signer(uri: str, *, prompt: PromptFn | None = None) -> Signer:
-    """Open the key at ``uri`` for signing (see the README for URI forms)."""
-    return backend_for(uri).load(uri, prompt=prompt)
+def load_signer(uri: str, *, prompt: PromptFn | None = None) -> ClosableSigner:
+    """Open the key at ``uri`` for signing (see the README for URI forms).
+
+    The contract lets a backend return any :class:`Signer`; one that is not a
+    context manager is wrapped, so callers can always write ``with``.
+    """
+    signer = backend_for(uri).load(uri, prompt=prompt)
+    if isinstance(signer, ClosableSigner):
+        return signer
+    return _ClosableAdapter(signer)
+
+
+class _ClosableAdapter(SignerBase):
+    """Gives a plain backend signer ``close()`` and ``with``; closes it if it can close."""
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+
+    @property
+    def public_key(self) -> bytes:
+        return self._signer.public_key
+
+    def sign(self, data: bytes) -> bytes:
+        return self._signer.sign(data)
+
+    def close(self) -> None:
+        close = getattr(self._signer, "close", None)
+        if callable(close):
+            close()
 
 
 def public_key_of(uri: str, *, prompt: PromptFn | None = None) -> bytes:

@@ -134,10 +134,12 @@ def list_entries(kr: KeyringBackend, service: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     where = KeyringRef(name="*", service=service)
     with translated_errors(where, "list"):
-        collection = kr.get_preferred_collection()
+        # keyring's SecretService backend has no annotations; these two calls return
+        # secretstorage objects, which are typed.
+        collection = kr.get_preferred_collection()  # type: ignore[no-untyped-call]
         with closing(collection.connection):
             for item in collection.search_items({attrs["service"]: service}):
-                kr.unlock(item)
+                kr.unlock(item)  # type: ignore[no-untyped-call]
                 name = item.get_attributes().get(attrs["username"], "")
                 found.append((name, item.get_secret().decode("utf-8", "replace")))
     return sorted(found)

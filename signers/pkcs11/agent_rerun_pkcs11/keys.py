@@ -9,7 +9,7 @@ wrapped in a DER OCTET STRING. Both forms of each are accepted here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agent_rerun.errors import SignerError
 from agent_rerun_pkcs11.errors import describe
@@ -85,7 +85,10 @@ def find_keys(session: pkcs11.Session, uri: Pkcs11Uri, token_label: str) -> list
         publics = list(session.get_objects(search_template(uri, ObjectClass.PUBLIC_KEY)))
         privates = []
         if uri.type != "public":
-            privates = list(session.get_objects(search_template(uri, ObjectClass.PRIVATE_KEY)))
+            privates = cast(
+                "list[pkcs11.PrivateKey]",
+                list(session.get_objects(search_template(uri, ObjectClass.PRIVATE_KEY))),
+            )
         public_by_ref: dict[tuple[bytes, str], bytes] = {}
         for obj in publics:
             attrs = obj.get_attributes([Attribute.ID, Attribute.LABEL, Attribute.EC_PARAMS])

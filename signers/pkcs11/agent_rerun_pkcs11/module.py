@@ -20,7 +20,8 @@ from agent_rerun.errors import SignerError
 from agent_rerun_pkcs11.uri import Pkcs11Uri
 
 if TYPE_CHECKING:
-    import pkcs11
+    # ``pkcs11.lib`` is a loader function in python-pkcs11 0.10; the class it returns:
+    from pkcs11._pkcs11 import lib as Pkcs11Lib
 
 ENV_MODULE = "RERUN_PKCS11_MODULE"
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -83,7 +84,7 @@ def find_module(
     )
 
 
-def load_library(choice: ModuleChoice) -> pkcs11.lib:
+def load_library(choice: ModuleChoice) -> Pkcs11Lib:
     """Load and initialise the module; a missing or foreign library is one clear line."""
     import pkcs11
     from pkcs11.exceptions import PKCS11Error

@@ -22,12 +22,15 @@ from agent_rerun_pkcs11.uri import Pkcs11Uri
 if TYPE_CHECKING:
     import pkcs11
 
+    # ``pkcs11.lib`` is a loader function in python-pkcs11 0.10; the class it returns:
+    from pkcs11._pkcs11 import lib as Pkcs11Lib
+
 
 @dataclass
 class OpenToken:
     """A session and what it was opened on; close it with :meth:`close`."""
 
-    lib: pkcs11.lib
+    lib: Pkcs11Lib
     token: pkcs11.Token
     session: pkcs11.Session
     module_path: str
@@ -45,7 +48,7 @@ class OpenToken:
 
 
 def open_library(uri: Pkcs11Uri, environ: Mapping[str, str] | None = None) -> tuple[
-    pkcs11.lib, str
+    Pkcs11Lib, str
 ]:
     choice = find_module(uri, environ=environ)
     return load_library(choice), choice.path

@@ -58,7 +58,10 @@ class Pkcs11Signer(SignerBase):
         if self._private is None:
             raise SignerError(f"the signer for {self.uri} was closed; load the key again")
         try:
-            signature = bytes(self._private.sign(data, mechanism=Mechanism.EDDSA))
+            # python-pkcs11 mixes SignMixin into the key classes at run time; its
+            # PrivateKey stub does not declare sign().
+            sign = self._private.sign  # type: ignore[attr-defined]
+            signature = bytes(sign(data, mechanism=Mechanism.EDDSA))
         except DataLenRange:
             raise SignerError(
                 f"token {self.token_label!r} cannot sign {len(data)} bytes in one CKM_EDDSA "

@@ -17,8 +17,11 @@ from agent_rerun_pkcs11.uri import Pkcs11Uri
 if TYPE_CHECKING:
     import pkcs11
 
+    # ``pkcs11.lib`` is a loader function in python-pkcs11 0.10; the class it returns:
+    from pkcs11._pkcs11 import lib as Pkcs11Lib
 
-def initialised_tokens(lib: pkcs11.lib) -> list[pkcs11.Token]:
+
+def initialised_tokens(lib: Pkcs11Lib) -> list[pkcs11.Token]:
     """Tokens that are present and initialised (a free SoftHSM slot is skipped)."""
     from pkcs11 import TokenFlag
     from pkcs11.exceptions import PKCS11Error
@@ -38,7 +41,7 @@ def initialised_tokens(lib: pkcs11.lib) -> list[pkcs11.Token]:
     return tokens
 
 
-def matches(lib: pkcs11.lib, token: pkcs11.Token, uri: Pkcs11Uri) -> bool:
+def matches(lib: Pkcs11Lib, token: pkcs11.Token, uri: Pkcs11Uri) -> bool:
     """Does ``token`` satisfy every token, slot and library attribute of ``uri``?"""
     slot = token.slot
     wanted = uri.attrs
@@ -58,7 +61,7 @@ def matches(lib: pkcs11.lib, token: pkcs11.Token, uri: Pkcs11Uri) -> bool:
     return uri.slot_id is None or slot.slot_id == uri.slot_id
 
 
-def select_token(lib: pkcs11.lib, uri: Pkcs11Uri) -> pkcs11.Token:
+def select_token(lib: Pkcs11Lib, uri: Pkcs11Uri) -> pkcs11.Token:
     """The one initialised token ``uri`` names, or a one-line error listing what exists."""
     tokens = initialised_tokens(lib)
     found = [t for t in tokens if matches(lib, t, uri)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent_rerun.errors import SignerError
 
@@ -99,9 +100,9 @@ class Pkcs11Uri:
     def __str__(self) -> str:
         return self.format()
 
-    def replace(self, **changes: object) -> Pkcs11Uri:
+    def replace(self, **changes: Any) -> Pkcs11Uri:
         """A copy with some fields changed (dataclasses.replace, typed for callers)."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)
 
     def key_uri(self) -> Pkcs11Uri:
         """The URI to print for users to paste: same lookup, no PIN value."""
