@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
 from samples import sample_step
-from sshagent_support import OpenSshAgent, agent_fixture, make_key
+from sshagent_support import (
+    CountingProxy,
+    GpgAgent,
+    OpenSshAgent,
+    agent_fixture,
+    make_key,
+    start_gpg_agent,
+    start_sshd,
+)
 
 from agent_rerun.errors import SignerError
 from agent_rerun.sshagent.uri import parse_agent_uri
@@ -173,3 +187,105 @@ def test_bad_uris_are_refused(uri: str, needle: str) -> None:
 def test_plus_is_never_a_space() -> None:
     ref = parse_agent_uri("ssh-agent:?comment=a+b%20c&socket=/tmp/x+y")
     assert ref.comment == "a+b c" and ref.socket == "/tmp/x+y"
+
+
+def _actual_for(step: dict[str, Any], tmp_path: Path) -> Path:
+    actual = tmp_path / "actual.json"
+    actual.write_text(json.dumps({"inputs": step["inputs"],
+                                  "output": {"transcript": step["expected"]["transcript"]}}))
+    return actual
+
+
+def _trusted_line(public_key: bytes) -> str:
+    return base64.b64encode(public_key).decode() + " signer"
+
+
+def test_a_batch_uses_one_agent_connection(agent: OpenSshAgent, tmp_path: Path) -> None:
+    agent.add(make_key(tmp_path / "keys", "ed"))
+    proxy = CountingProxy(agent.socket, tmp_path / "proxy.sock")
+    try:
+        steps = []
+        for index in range(5):
+            path = tmp_path / f"step{index}.json"
+            path.write_text(json.dumps(sample_step(expected={"transcript": {"n": index}})))
+            steps.append(path)
+        run = run_cli("capture", *steps, "-o", tmp_path / "out",
+                      "--key", f"ssh-agent:?socket={proxy.path}", env={"SSH_AUTH_SOCK": None})
+        assert run.returncode == 0, run.stderr
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+            f"step{index}.rr" for index in range(5)]
+        assert proxy.connections == 1
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def gpg_agent() -> Iterator[GpgAgent]:
+    agent = start_gpg_agent()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+def test_gpg_agent_signs_and_the_bundle_verifies(gpg_agent: GpgAgent, tmp_path: Path) -> None:
+    step = sample_step()
+    out = tmp_path / "b.rr"
+    run = run_cli("capture", _step(tmp_path), "-o", out, "--key", "ssh-agent:",
+                  env=gpg_agent.env)
+    assert run.returncode == 0, run.stderr
+    check = run_cli("verify", out, _actual_for(step, tmp_path),
+                    "--trusted-key", _trusted_line(gpg_agent.public_key),
+                    env={"SSH_AUTH_SOCK": None})
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.json()["signer"]["trusted"] is True
+
+
+def test_gpg_agent_oversized_bundle_names_its_limit(gpg_agent: GpgAgent, tmp_path: Path) -> None:
+    from agent_rerun.embedding import encode_embedding
+
+    step = sample_step(expected={"semantic_embedding": encode_embedding([0.5] * 20_000)},
+                       tolerance={"level": "semantic", "threshold": 0.9})
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(step))
+    _fails(["capture", str(path), "-o", str(tmp_path / "b.rr"), "--key", "ssh-agent:"],
+           {**gpg_agent.env}, "63,743 gpg-agent accepts")
+    assert not (tmp_path / "b.rr").exists()
+
+
+def test_forwarded_agent_signs_on_the_far_side(agent: OpenSshAgent, tmp_path: Path) -> None:
+    near = make_key(tmp_path / "keys", "near", comment="near@laptop")
+    agent.add(near)
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        step_path, out = _step(tmp_path), tmp_path / "far.rr"
+        remote = " ".join(shlex.quote(part) for part in [
+            sys.executable, "-m", "agent_rerun", "capture", str(step_path), "-o", str(out),
+            "--key", "ssh-agent:"])
+        env = {**agent.env, "RERUN_CONFIG": os.environ.get("RERUN_CONFIG", "")}
+        ran = subprocess.run(server.ssh_command(f"test -n \"$SSH_AUTH_SOCK\" && "
+                                                f"test \"$SSH_AUTH_SOCK\" != {shlex.quote(str(agent.socket))} && "
+                                                f"cd {shlex.quote(os.getcwd())} && {remote}"),
+                             env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert ran.returncode == 0, ran.stdout + ran.stderr + server.log.read_text()
+    finally:
+        server.stop()
+    check = run_cli("verify", out, _actual_for(sample_step(), tmp_path),
+                    "--trusted-key", near.pub_line, env={"SSH_AUTH_SOCK": None})
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.json()["signer"]["trusted"] is True
+
+
+def test_agent_benchmark_runs_end_to_end() -> None:
+    """bench/sshagent_batch.py on a tiny workload: every row is printed (no timing asserted)."""
+    from sshagent_support import require_tools
+
+    require_tools("ssh-agent", "ssh-add", "ssh-keygen")
+    script = Path(__file__).resolve().parent.parent / "bench" / "sshagent_batch.py"
+    done = subprocess.run([sys.executable, str(script), "--steps", "5", "--rounds", "1", "--cli"],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "SSH_AUTH_SOCK": ""})
+    assert done.returncode == 0, done.stderr
+    for row in ("raw agent sign", "signer.sign + check", "library batch (capture)",
+                "cli batch (rerun capture)"):
+        assert row in done.stdout, done.stdout
