@@ -7,6 +7,7 @@ temporary folder, and is stopped by its pid afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -292,10 +293,8 @@ class CountingProxy:
     def close(self) -> None:
         import socket
 
-        try:
+        with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
-        except OSError:
-            pass
         self._listener.close()
 
 
@@ -307,7 +306,5 @@ def _pump(source: Any, sink: Any) -> None:
         pass
     finally:
         for end in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 end.shutdown(2)
-            except OSError:
-                pass

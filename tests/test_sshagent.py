@@ -259,14 +259,15 @@ def test_forwarded_agent_signs_on_the_far_side(agent: OpenSshAgent, tmp_path: Pa
     server = start_sshd(tmp_path / "sshd")
     try:
         step_path, out = _step(tmp_path), tmp_path / "far.rr"
+        # sshd passes no environment through, so the far side is told its config here.
         remote = " ".join(shlex.quote(part) for part in [
-            sys.executable, "-m", "agent_rerun", "capture", str(step_path), "-o", str(out),
-            "--key", "ssh-agent:"])
-        env = {**agent.env, "RERUN_CONFIG": os.environ.get("RERUN_CONFIG", "")}
-        ran = subprocess.run(server.ssh_command(f"test -n \"$SSH_AUTH_SOCK\" && "
-                                                f"test \"$SSH_AUTH_SOCK\" != {shlex.quote(str(agent.socket))} && "
-                                                f"cd {shlex.quote(os.getcwd())} && {remote}"),
-                             env=env, capture_output=True, text=True, timeout=120, check=False)
+            "env", f"RERUN_CONFIG={os.environ.get('RERUN_CONFIG', '')}", sys.executable, "-m",
+            "agent_rerun", "capture", str(step_path), "-o", str(out), "--key", "ssh-agent:"])
+        forwarded = (f'test -n "$SSH_AUTH_SOCK" && '
+                     f'test "$SSH_AUTH_SOCK" != {shlex.quote(str(agent.socket))}')
+        ran = subprocess.run(
+            server.ssh_command(f"{forwarded} && cd {shlex.quote(os.getcwd())} && {remote}"),
+            env=agent.env, capture_output=True, text=True, timeout=120, check=False)
         assert ran.returncode == 0, ran.stdout + ran.stderr + server.log.read_text()
     finally:
         server.stop()
