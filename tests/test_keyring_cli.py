@@ -267,6 +267,45 @@ def test_a_locked_keyring_is_refused_in_one_line(
     assert not (workdir / "b.rr").exists()
 
 
+def test_a_dismissed_create_prompt_gets_a_hint(
+    tmp_path: Path, workdir: Path, env: dict[str, str]
+) -> None:
+    """gnome-keyring started with an empty password has no default collection.
+
+    SecretStorage then asks the daemon to create one, whose prompt cannot be shown
+    without a display ("Prompt dismissed"), exactly what a pasted recipe with an
+    unset password variable met. The one line must say how to get a keyring.
+    """
+    missing = [t for t in ("dbus-run-session", "gnome-keyring-daemon") if not shutil.which(t)]
+    require(not missing, f"needs {', '.join(missing)} (apt-get install dbus gnome-keyring)")
+    private = {
+        k: v
+        for k, v in env.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
+    }
+    for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run"), ("XDG_DATA_HOME", "data")):
+        (tmp_path / sub).mkdir(mode=0o700)
+        private[var] = str(tmp_path / sub)
+    script = (
+        "printf %s '' | gnome-keyring-daemon --unlock --components=secrets >/dev/null"
+        f" && {shlex.join(RERUN)} keygen keyring:nocollection"
+    )
+    done = subprocess.run(
+        ["dbus-run-session", "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        env=private,
+        cwd=workdir,
+        timeout=60,
+    )
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("rerun:")]
+    assert len(ours) == 1 and ours[0].startswith("rerun: error: "), done.stderr
+    assert "no default keyring" in ours[0]
+    assert "gnome-keyring-daemon --unlock" in ours[0]
+
+
 # ------------------------------------------------------------------ no keyring, insecure keyring
 
 

@@ -161,10 +161,34 @@ def translated_errors(ref: KeyringRef, action: str) -> Iterator[None]:
         ) from None
     except keyring.errors.NoKeyringError:
         raise SignerError(no_keyring_message()) from None
+    except keyring.errors.InitError as exc:
+        if not _prompt_dismissed(exc):
+            raise SignerError(
+                f"cannot {action} {ref.describe()}: InitError: {_one_line(exc)}"
+            ) from None
+        raise SignerError(
+            f"cannot {action} {ref.describe()}: the Secret Service has no default keyring "
+            "and its prompt to create one was dismissed or could not be shown (no "
+            "display); log in to the desktop once, or on a headless box start the daemon "
+            "with a non-empty password on stdin: printf %s \"$PASSWORD\" | "
+            "gnome-keyring-daemon --unlock --components=secrets"
+        ) from None
     except Exception as exc:
         raise SignerError(
             f"cannot {action} {ref.describe()}: {type(exc).__name__}: {_one_line(exc)}"
         ) from None
+
+
+def _prompt_dismissed(exc: BaseException) -> bool:
+    """Whether the Secret Service refused because nobody answered its prompt.
+
+    keyring wraps SecretStorage's PromptDismissedException into an InitError
+    ("Failed to create the collection: Prompt dismissed."); gnome-keyring gives it
+    when it has no default collection (e.g. started with an empty password) and no
+    display to ask on.
+    """
+    cause = exc.__cause__
+    return type(cause).__name__ == "PromptDismissedException" or "Prompt dismissed" in str(exc)
 
 
 def _platform_reasons() -> list[str]:
