@@ -55,7 +55,7 @@ SERVICE = "agent-rerun-tests"
 
 
 def documented_public_key(entry: str) -> bytes:
-    """Decode an entry by the README's description, independently of the package."""
+    """Decode an entry by docs/keyring.md's description, independently of the package."""
     prefix, private_b64, public_b64 = entry.split(":")
     assert prefix == "agent-rerun-ed25519-v1"
     private = base64.b64decode(private_b64, validate=True)

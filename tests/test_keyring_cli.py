@@ -82,7 +82,7 @@ def assert_one_line_error(done: subprocess.CompletedProcess[str], code: int, say
 
 
 def public_key_in_entry(entry: str) -> bytes:
-    """The README's entry encoding, decoded without the package."""
+    """The entry encoding of docs/keyring.md, decoded without the package."""
     prefix, private_b64, public_b64 = entry.split(":")
     assert prefix == "agent-rerun-ed25519-v1"
     private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_b64, validate=True))

@@ -1,8 +1,11 @@
 """The README's library example, verbatim: `./dev.sh test` type-checks it (mypy --strict).
 
 Not collected by pytest (the name has no test_ prefix): it would need a key at the path it
-names. Keep it in step with README.md; a change there that stops type-checking fails here.
+names. tests/test_readme.py checks that the code below this docstring is exactly the
+README's first ```python block, so the two cannot drift apart.
 """
+
+import base64
 
 from agent_rerun import CaptureOptions, StepRecord, capture, load_signer, verify
 
@@ -18,9 +21,10 @@ step: StepRecord = {
 
 with load_signer("~/.config/agent-rerun/key.pem") as signer:   # or keyring:work, pkcs11:...
     bundle = capture(step, CaptureOptions(signer=signer))
+    alice = base64.b64encode(signer.public_key).decode() + " alice"
 
 actual = {"inputs": {"system_prompt": step["inputs"]["system_prompt"],
                      "messages": step["inputs"]["messages"]},
           "output": {"transcript": step["expected"]["transcript"]}}
-result = verify(bundle, actual, trusted_keys=["ssh-ed25519 AAAAC3Nza... alice"])
+result = verify(bundle, actual, trusted_keys=[alice])
 print(result.verified, result.errors, result.signer)
