@@ -298,7 +298,7 @@ def backend_for(uri: str) -> Backend:
 
 
 def load_signer(uri: str, *, prompt: PromptFn | None = None) -> ClosableSigner:
-    """Open the key at ``uri`` for signing (URI forms: README.md "Keys" and the docs/ page of each backend).
+    """Open the key at ``uri`` for signing (URI forms: each backend's docs/ page).
 
     The contract lets a backend return any :class:`Signer`; one that is not a
     context manager is wrapped, so callers can always write ``with``.
