@@ -121,17 +121,6 @@ def test_keygen_prompt_with_confirmation(tmp_path: Path, monkeypatch: pytest.Mon
     )
 
 
-def test_keygen_empty_prompt_means_unencrypted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _with_terminal(monkeypatch)
-    monkeypatch.setattr(keys_cmd, "prompt_if_interactive", lambda: lambda text, confirm: "")
-    path = tmp_path / "k.pem"
-    result = run("keygen", str(path))
-    assert result.exit_code == 0
-    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
-
-
 # ---------------------------------------------------------------- pubkey
 
 
@@ -259,9 +248,13 @@ def test_keys_list(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- a real terminal
 
 
-def test_keygen_on_a_real_tty(tmp_path: Path) -> None:
-    """The installed prompt path end to end: a pty, hidden input, confirmation."""
-    path = tmp_path / "k.pem"
+def _keygen_on_a_tty(path: Path, answers: list[str]) -> tuple[int, bytes, int]:
+    """Run ``rerun keygen PATH`` on a pty, typing one answer per prompt.
+
+    Returns the exit status, everything the terminal showed, and how many prompts
+    were answered. Nothing of the prompt machinery is replaced: the command finds
+    a real terminal on stdin and asks through click, as for a user.
+    """
     env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
     env["RERUN_CONFIG"] = ""
     main, child = pty.openpty()
@@ -290,16 +283,34 @@ def test_keygen_on_a_real_tty(tmp_path: Path) -> None:
         transcript += chunk
         if (
             transcript.count(b": ") > answered
-            and answered < 2
+            and answered < len(answers)
             and transcript.rstrip().endswith(b":")
         ):
-            os.write(main, PASSPHRASE.encode() + b"\n")
+            os.write(main, answers[answered].encode() + b"\n")
             answered += 1
     os.close(main)
-    assert proc.wait(timeout=30) == 0, transcript
+    return proc.wait(timeout=30), transcript, answered
+
+
+def test_keygen_on_a_real_tty(tmp_path: Path) -> None:
+    """The installed prompt path end to end: a pty, hidden input, confirmation."""
+    path = tmp_path / "k.pem"
+    status, transcript, answered = _keygen_on_a_tty(path, [PASSPHRASE, PASSPHRASE])
+    assert status == 0, transcript
     assert answered == 2
     assert PASSPHRASE.encode() not in transcript  # hidden input is not echoed
     assert path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+
+
+def test_keygen_empty_prompt_means_unencrypted(tmp_path: Path) -> None:
+    """Pressing Enter at keygen's real prompt (and at its confirmation) writes a plain key."""
+    path = tmp_path / "k.pem"
+    status, transcript, answered = _keygen_on_a_tty(path, ["", ""])
+    assert status == 0, transcript
+    assert answered == 2, transcript
+    assert b"empty for no encryption" in transcript
+    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert b"passphrase-encrypted" not in transcript
 
 
 # ---------------------------------------------------------------- inspect
