@@ -10,7 +10,9 @@ import select
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -397,3 +399,56 @@ def test_inspect_bad_input_one_line(tmp_path: Path) -> None:
     missing = run("inspect", str(tmp_path / "absent.rr"))
     assert missing.exit_code == EXIT_FAILED
     assert "absent.rr" in missing.stderr
+
+
+#: Characters that reorder or break what a terminal shows: bidi embeddings and
+#: overrides (U+202A-U+202E), isolates (U+2066-U+2069), line/paragraph separators.
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+REORDERING = BIDI + "\u2028\u2029"
+
+
+def _escaped(text: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" for ch in text)
+
+
+def test_inspect_escapes_bidi_controls_and_line_separators(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    """``rerun inspect`` (a real process) shows every reordering character as an escape.
+
+    They sit in the model's vendor, id and fingerprint, a tool name and
+    its version, the trusted key's name, the bundle's file name, and (for stderr) a field
+    name the schema refuses: a U+202E in any of them could make a line read as
+    something else, e.g. an untrusted signer as trusted.
+    """
+    key = tmp_path / "k.pem"
+    assert run("keygen", str(key)).exit_code == 0
+    signer = backend.load(str(key))
+    step = json.loads(json.dumps(SAMPLE_STEP))
+    step["model"] = {"vendor": f"ven{REORDERING}dor", "id": f"model{REORDERING}id",
+                     "fingerprint": f"fp{REORDERING}"}
+    step["runtime"] = {"class": "cloud",
+                       "tool_versions": {f"py{REORDERING}": f"3.12{REORDERING}"}}
+    bundle = tmp_path / f"b{REORDERING}.rr"
+    bundle.write_text(json.dumps(capture(step, CaptureOptions(signer=signer))),
+                      encoding="utf-8")
+    name = f"alice{BIDI}"  # trust lines refuse U+2028/U+2029 themselves
+    trusted = f"{base64.b64encode(signer.public_key).decode()} {name}"
+    result = run_cli("inspect", bundle, "--trusted-key", trusted)
+    assert result.returncode == 0, result.stderr
+    assert not set(REORDERING) & set(result.stdout), result.stdout
+    for shown in (f"ven{_escaped(REORDERING)}dor", f"model{_escaped(REORDERING)}id",
+                  f"fp{_escaped(REORDERING)}",
+                  f"3.12{_escaped(REORDERING)}", f"alice{_escaped(BIDI)}",
+                  f"b{_escaped(REORDERING)}.rr"):
+        assert shown in result.stdout, (shown, result.stdout)
+
+    hostile = json.loads(bundle.read_text(encoding="utf-8"))
+    hostile["model"][f"x{REORDERING}"] = "y"
+    refused = tmp_path / "refused.rr"
+    refused.write_text(json.dumps(hostile), encoding="utf-8")
+    failed = run_cli("inspect", refused)
+    assert failed.returncode == EXIT_FAILED
+    assert failed.stderr.startswith("rerun: error: ") and failed.stderr.count("\n") == 1
+    assert not set(REORDERING) & set(failed.stderr), failed.stderr
+    assert f"x{_escaped(REORDERING)}" in failed.stderr, failed.stderr
