@@ -251,6 +251,8 @@ def test_verify_never_raises_on_any_python_values(bundle: Any, actual: Any) -> N
     result = verify(bundle, actual)
     assert isinstance(result, VerifyResult)
     assert not result.verified and result.errors
+    # A crash comes back as an InternalError result: that must never happen either.
+    assert not any(error.startswith("InternalError") for error in result.errors), result.errors
 
 
 @SETTINGS
