@@ -59,3 +59,19 @@ def test_relative_links_resolve() -> None:
             if not path.exists() and not pending:
                 broken.append(f"{page.relative_to(REPO)}: {target}")
     assert not broken, "broken links:\n" + "\n".join(broken)
+
+
+FENCED = re.compile(r"^(```+|~~~+)[ \t]*[\w+-]*[^\n]*\n(.*?)^\1[ \t]*$", re.M | re.S)
+UNQUOTED_URI_WITH_SEMICOLON = re.compile(r"(?<![\"'\w=])pkcs11:[^\s\"']*;")
+
+
+def test_pkcs11_uris_in_commands_are_quoted() -> None:
+    """A ``;`` in an unquoted ``pkcs11:`` URI ends the shell command there, and the key is
+    then picked by the first attribute alone: every command line shown quotes such URIs."""
+    unquoted = []
+    for page in PAGES:
+        for block in FENCED.finditer(page.read_text(encoding="utf-8")):
+            for line in block.group(2).splitlines():
+                if "rerun " in line and UNQUOTED_URI_WITH_SEMICOLON.search(line):
+                    unquoted.append(f"{page.relative_to(REPO)}: {line.strip()}")
+    assert not unquoted, "quote these pkcs11: URIs:\n" + "\n".join(unquoted)
