@@ -15,8 +15,12 @@ class Base64Error(ValueError):
     """The text is not canonical standard base64."""
 
 
-def decode_strict(text: str) -> bytes:
-    """Decode standard, padded, canonical base64 or raise ``Base64Error``."""
+def decode_strict(text: str, *, length: int | None = None) -> bytes:
+    """Decode standard, padded, canonical base64 or raise ``Base64Error``.
+
+    With ``length``, anything but exactly that many bytes is refused too: a key
+    of the wrong size is as unusable as one that is not base64.
+    """
     if not isinstance(text, str):
         raise Base64Error("must be a base64 string")
     if not text.isascii():
@@ -33,7 +37,18 @@ def decode_strict(text: str) -> bytes:
         tail and base64.b64encode(raw[-tail:]).decode("ascii") != text[-4:]
     ):
         raise Base64Error("is not canonical base64 (it re-encodes differently)")
+    if length is not None and len(raw) != length:
+        raise Base64Error(f"is not base64 of exactly {length} bytes")
     return raw
+
+
+def decode_strict_or_none(text: str, *, length: int | None = None) -> bytes | None:
+    """``decode_strict``, but None where it would raise: for parsers that try
+    base64 first and read the text another way when it is not."""
+    try:
+        return decode_strict(text, length=length)
+    except Base64Error:
+        return None
 
 
 def encode(data: bytes) -> str:

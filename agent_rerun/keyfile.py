@@ -14,8 +14,6 @@ checkout still works), which the CLI prints as one ``rerun: warning:`` line.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import stat
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from agent_rerun.b64 import decode_strict_or_none
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import InMemorySigner, KeyInfo, PromptFn
 
@@ -143,13 +142,13 @@ def _from_json(path: Path, data: bytes) -> Ed25519PrivateKey:
         raise SignerError(f"{path}: not valid key JSON ({_first_line(exc)})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("privateKey"), str):
         raise SignerError(f'{path}: key JSON needs a "privateKey" string (base64 of 32 bytes)')
-    raw = _strict_b64(doc["privateKey"], 32)
+    raw = decode_strict_or_none(doc["privateKey"], length=32)
     if raw is None:
         raise SignerError(f"{path}: privateKey is not canonical base64 of exactly 32 bytes")
     key = Ed25519PrivateKey.from_private_bytes(raw)
     if "publicKey" in doc:
         claimed = doc["publicKey"]
-        pub = _strict_b64(claimed, 32) if isinstance(claimed, str) else None
+        pub = decode_strict_or_none(claimed, length=32) if isinstance(claimed, str) else None
         if pub is None:
             raise SignerError(f"{path}: publicKey is not canonical base64 of exactly 32 bytes")
         if pub != _raw_public(key):
@@ -325,17 +324,6 @@ def _raw_public(key: Ed25519PrivateKey) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def _strict_b64(text: str, length: int) -> bytes | None:
-    """Decode canonical standard base64 of exactly ``length`` bytes, else None."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        return None
-    if len(raw) != length or base64.b64encode(raw).decode("ascii") != text:
-        return None
-    return raw
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -12,8 +12,6 @@ import a signer backend.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from collections.abc import Iterable
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from agent_rerun.b64 import decode_strict_or_none
 from agent_rerun.errors import InputError
 
 #: The ``allowed_signers`` namespace agent-rerun signatures belong to.
@@ -225,7 +224,7 @@ class _BadKey(Exception):
 
 def _parse_trust_line(line: str) -> TrustedKey:
     fields = _split_fields(line)
-    raw = _strict_b64(fields[0])
+    raw = decode_strict_or_none(fields[0])
     if raw is not None and len(raw) == 32:
         return _parse_key_fields(fields)
     if _KEY_TYPE.match(fields[0]):
@@ -260,7 +259,7 @@ def _parse_key_fields(fields: list[str]) -> TrustedKey:
             raise _BadKey("OpenSSH key line without the base64 key")
         comment = " ".join(fields[2:]) or None
         return TrustedKey(_parse_ssh_key(fields[0], fields[1]), comment)
-    raw = _strict_b64(fields[0])
+    raw = decode_strict_or_none(fields[0])
     if raw is None or len(raw) != 32:
         raise _BadKey(
             "not base64 of a raw 32-byte Ed25519 public key or an 'ssh-ed25519 AAAA...' line"
@@ -303,7 +302,7 @@ def _parse_ssh_key(key_type: str, blob_b64: str) -> bytes:
             f"key type {key_type} is not supported; rerun.json v0.1 bundles are signed "
             "with ed25519 only"
         )
-    if _strict_b64(blob_b64) is None:
+    if decode_strict_or_none(blob_b64) is None:
         raise _BadKey("the ssh-ed25519 key is not canonical base64")
     try:
         key = load_ssh_public_key(f"{key_type} {blob_b64}".encode("ascii"))
@@ -422,15 +421,6 @@ def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1]
     return text
-
-
-def _strict_b64(text: str) -> bytes | None:
-    """Canonical standard base64 (a key must have exactly one spelling), else None."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        return None
-    return raw if raw and base64.b64encode(raw).decode("ascii") == text else None
 
 
 def _shorten(text: str, limit: int = 60) -> str:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent_rerun.b64 import Base64Error, decode_strict
+from agent_rerun.b64 import Base64Error, decode_strict, decode_strict_or_none
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n"
 
@@ -61,3 +61,18 @@ def test_canonical_spellings_decode(text: str) -> None:
 def test_other_spellings_are_refused(text: str) -> None:
     with pytest.raises(Base64Error):
         decode_strict(text)
+
+
+def test_length_refuses_the_wrong_size_with_the_size_in_the_message() -> None:
+    assert decode_strict("AQE=", length=2) == b"\x01\x01"
+    with pytest.raises(Base64Error, match="exactly 3 bytes"):
+        decode_strict("AQE=", length=3)
+
+
+@pytest.mark.parametrize(("text", "length", "expected"), [
+    ("AQE=", None, b"\x01\x01"), ("AQE=", 2, b"\x01\x01"), ("AQE=", 32, None),
+    ("AQF=", None, None), ("é", None, None), (" AQ==", 1, None),
+])
+def test_or_none_is_decode_strict_without_the_exception(
+        text: str, length: int | None, expected: bytes | None) -> None:
+    assert decode_strict_or_none(text, length=length) == expected

@@ -11,12 +11,10 @@ signs anything under an identity nobody expects.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from agent_rerun.b64 import Base64Error, decode_strict, encode
 from agent_rerun.errors import SignerError
 
 FAMILY = "agent-rerun-ed25519-"
@@ -32,7 +30,7 @@ def public_from_private(private_key: bytes) -> bytes:
 def encode_entry(private_key: bytes) -> str:
     """Spell a raw 32-byte private key as an entry (see the module docstring)."""
     public_key = public_from_private(private_key)
-    return ":".join((PREFIX, _b64(private_key), _b64(public_key)))
+    return ":".join((PREFIX, encode(private_key), encode(public_key)))
 
 
 def decode_entry(text: str, where: str) -> bytes:
@@ -60,15 +58,11 @@ def decode_entry(text: str, where: str) -> bytes:
     return private_key
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def _unb64(text: str, size: int, what: str, where: str) -> bytes:
     try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
+        data = decode_strict(text)
+    except Base64Error:
         raise SignerError(f"{where} is damaged: its {what} is not base64") from None
-    if len(data) != size or _b64(data) != text:
+    if len(data) != size:
         raise SignerError(f"{where} is damaged: its {what} is not {size} bytes of base64")
     return data
