@@ -321,9 +321,7 @@ def _make_private_dirs(folder: Path) -> None:
 
 
 def _raw_public(key: Ed25519PrivateKey) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_key().public_bytes_raw()
 
 
 def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:

@@ -39,17 +39,11 @@ class KeyPair:
 def generate_key_pair() -> KeyPair:
     """A fresh random Ed25519 key pair as raw bytes."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        NoEncryption,
-        PrivateFormat,
-        PublicFormat,
-    )
 
     key = Ed25519PrivateKey.generate()
     return KeyPair(
-        public_key=key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
-        private_key=key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+        public_key=key.public_key().public_bytes_raw(),
+        private_key=key.private_bytes_raw(),
     )
 
 

@@ -116,7 +116,6 @@ class InMemorySigner(SignerBase):
 
     def __init__(self, private_key: bytes | Ed25519PrivateKey) -> None:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
         if isinstance(private_key, Ed25519PrivateKey):
             key = private_key
@@ -125,7 +124,7 @@ class InMemorySigner(SignerBase):
                 raise SignerError("an Ed25519 private key is exactly 32 raw bytes")
             key = Ed25519PrivateKey.from_private_bytes(bytes(private_key))
         self._key: Ed25519PrivateKey | None = key
-        self._public_key = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self._public_key = key.public_key().public_bytes_raw()
 
     @property
     def public_key(self) -> bytes:

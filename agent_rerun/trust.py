@@ -291,11 +291,7 @@ def _looks_like_options(field: str) -> bool:
 def _parse_ssh_key(key_type: str, blob_b64: str) -> bytes:
     """Raw Ed25519 key from an OpenSSH ``type base64`` pair, parsed by ``cryptography``."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        PublicFormat,
-        load_ssh_public_key,
-    )
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
     if key_type != "ssh-ed25519":
         raise _BadKey(
@@ -310,7 +306,7 @@ def _parse_ssh_key(key_type: str, blob_b64: str) -> bytes:
         raise _BadKey(f"malformed ssh-ed25519 key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):  # cryptography checks the inner type too
         raise _BadKey("the key blob is not ssh-ed25519")
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_bytes_raw()
 
 
 def _parse_options(text: str) -> dict[str, str | None]:

@@ -307,10 +307,9 @@ def _restricted_to_destinations(path: str, blob: bytes) -> bool:
     any other connection; an agent without the extension simply answers False.
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     host_key = Ed25519PrivateKey.generate()
-    host_public = host_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    host_public = host_key.public_key().public_bytes_raw()
     host_blob = ssh_string(ED25519.encode()) + ssh_string(host_public)
     session_id = os.urandom(32)
     signature = ssh_string(ED25519.encode()) + ssh_string(host_key.sign(session_id))

@@ -8,7 +8,6 @@ done), keeps the key in memory for every signature, and drops it on close().
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from keyring.backend import KeyringBackend
 
 from agent_rerun.errors import SignerError
@@ -75,9 +74,7 @@ class KeyringKeyBackend:
                 f"{ref.describe()} already exists; refusing to overwrite it "
                 "(--force replaces it and the old key is lost)"
             )
-        private_key = Ed25519PrivateKey.generate().private_bytes(
-            Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-        )
+        private_key = Ed25519PrivateKey.generate().private_bytes_raw()
         store.write_entry(kr, ref, encode_entry(private_key))
         return self._info(ref, public_from_private(private_key), kr)
 

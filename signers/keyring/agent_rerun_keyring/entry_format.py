@@ -12,7 +12,6 @@ signs anything under an identity nobody expects.
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from agent_rerun.b64 import Base64Error, decode_strict, encode
 from agent_rerun.errors import SignerError
@@ -24,7 +23,7 @@ PREFIX = FAMILY + "v1"
 def public_from_private(private_key: bytes) -> bytes:
     """The raw public key belonging to a raw 32-byte Ed25519 private key."""
     key = Ed25519PrivateKey.from_private_bytes(private_key)
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_key().public_bytes_raw()
 
 
 def encode_entry(private_key: bytes) -> str:
