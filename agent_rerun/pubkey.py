@@ -15,8 +15,16 @@ def ssh_wire_blob(public_key: bytes) -> bytes:
 
 
 def ssh_public_key_line(public_key: bytes, comment: str = "") -> str:
-    """``ssh-ed25519 AAAA... comment``: pastes into allowed_signers or authorized_keys."""
-    line = "ssh-ed25519 " + base64.b64encode(ssh_wire_blob(public_key)).decode("ascii")
+    """``ssh-ed25519 AAAA... comment``: pastes into allowed_signers or authorized_keys.
+
+    ``cryptography`` spells the line (it takes any 32 bytes, so a small-order key
+    from a hostile bundle can still be shown); only the comment is ours.
+    """
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PublicKey.from_public_bytes(public_key)
+    line = key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode("ascii")
     return f"{line} {comment}" if comment else line
 
 
