@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
     from agent_rerun.policy import RevokedKeysLike, TrustedKeyLike, VerifyPolicy
 
-NAMESPACE = "agent-rerun"
-
-
 @dataclass(frozen=True)
 class SignerInfo:
     """Who signed a bundle, and what the trust policy made of that key."""
@@ -266,7 +263,7 @@ def _check_signer(
                           else None, revocation_checked=True, revoked=True)
     if policy.trusted is None:
         return SignerInfo(encoded, fingerprint(public_key), revocation_checked=checked)
-    from agent_rerun.trust import find_trusted
+    from agent_rerun.trust import NAMESPACE, find_trusted
 
     match = find_trusted(policy.trusted, public_key, namespace=NAMESPACE, now=policy.now)
     if match is None:
