@@ -287,11 +287,12 @@ def _key_uri(value: str | None, base: Path) -> str | None:
     if value is None:
         return None
     from agent_rerun.signer import uri_scheme
+    from agent_rerun.uri import file_location_path, is_file_url
 
-    if uri_scheme(value) != "file" or value.startswith("file://"):
+    if uri_scheme(value) != "file" or is_file_url(value):
         return value
-    prefix, raw = ("file:", value[5:]) if value[:5].lower() == "file:" else ("", value)
-    path = Path(raw).expanduser()
+    prefix = "file:" if value[:5].lower() == "file:" else ""
+    path = Path(file_location_path(value, "sign.key")).expanduser()
     if not path.is_absolute():
         path = base / path
     return f"{prefix}{path}"

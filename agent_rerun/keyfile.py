@@ -20,11 +20,11 @@ import stat
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 from agent_rerun.b64 import decode_strict_or_none
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import InMemorySigner, KeyInfo, PromptFn
+from agent_rerun.uri import file_location_path
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -61,15 +61,7 @@ def key_path(uri: str) -> Path:
 
     ``~`` is expanded because config files and shells differ in whether they do.
     """
-    if uri.startswith("file://"):
-        parts = urlsplit(uri)
-        if parts.netloc not in ("", "localhost"):
-            raise SignerError(f"file key URI {uri!r} names host {parts.netloc!r}; only local files")
-        raw = unquote(parts.path)
-    elif uri[:5].lower() == "file:":
-        raw = uri[5:]
-    else:
-        raw = uri
+    raw = file_location_path(uri, "file key URI")
     if not raw:
         raise SignerError("empty key path; give a key file such as ~/.config/agent-rerun/key.pem")
     return Path(raw).expanduser()

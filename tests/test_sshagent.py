@@ -176,7 +176,7 @@ def test_oversized_bundle_names_size_and_limit(agent: OpenSshAgent, tmp_path: Pa
     ("ssh-agent:?color=red", "unknown or malformed parameter"),
     ("ssh-agent:?comment=a&comment=b", "given twice"),
     ("ssh-agent:SHA256:short", "not a SHA256 fingerprint"),
-    ("ssh-agent:?comment=%zz", "not %XX"),
+    ("ssh-agent:?comment=%zz", "not a %XX escape"),
 ])
 def test_bad_uris_are_refused(uri: str, needle: str) -> None:
     with pytest.raises(SignerError) as caught:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from agent_rerun.errors import SignerError
+from agent_rerun.uri import PercentDecodeError, percent_decode
 
 SCHEME = "ssh-agent"
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARAMETERS = ("comment", "socket")
 
 
@@ -88,12 +86,7 @@ def _fingerprint(text: str, uri: str) -> str:
 
 
 def _decode(raw: str, what: str, uri: str) -> str:
-    if _BAD_ESCAPE.search(raw):
-        raise SignerError(f"ssh-agent URI {uri!r}: {what} has a '%' that is not %XX (write %25)")
     try:
-        value = unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise SignerError(f"ssh-agent URI {uri!r}: {what} does not decode as UTF-8") from None
-    if _CONTROL.search(value):
-        raise SignerError(f"ssh-agent URI {uri!r}: {what} contains a control character")
-    return value
+        return percent_decode(raw)
+    except PercentDecodeError as exc:
+        raise SignerError(f"ssh-agent URI {uri!r}: {what} {exc}") from None

@@ -7,17 +7,15 @@ name can be written, including ones holding ``?``, ``&`` or ``%``; a stray
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from agent_rerun.errors import SignerError
+from agent_rerun.uri import PercentDecodeError, percent_decode
 
 SCHEME = "keyring"
 DEFAULT_SERVICE = "agent-rerun"
 
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters left readable in the canonical spelling; everything else is escaped.
 _NAME_SAFE = ":@/+,;=&!$'()*"
 _SERVICE_SAFE = ":@/+,;!$'()*"
@@ -72,12 +70,7 @@ def parse_keyring_uri(uri: str, *, name_required: bool = True) -> KeyringRef:
 
 
 def _decode(raw: str, what: str, uri: str) -> str:
-    if _BAD_ESCAPE.search(raw):
-        raise SignerError(f"{what} in {uri!r} has a '%' that is not a %XX escape (write %25)")
     try:
-        value = unquote(raw, errors="strict")
-    except UnicodeDecodeError:
-        raise SignerError(f"{what} in {uri!r} does not decode as UTF-8") from None
-    if _CONTROL.search(value):
-        raise SignerError(f"{what} in {uri!r} contains a control character")
-    return value
+        return percent_decode(raw)
+    except PercentDecodeError as exc:
+        raise SignerError(f"{what} in {uri!r} {exc}") from None

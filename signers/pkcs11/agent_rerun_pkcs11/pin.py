@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import PromptFn
+from agent_rerun.uri import file_location_path
 from agent_rerun_pkcs11.uri import Pkcs11Uri
 
 ENV_PIN = "RERUN_PKCS11_PIN"
@@ -25,14 +25,8 @@ class PinUnavailable(SignerError):
 
 
 def pin_source_path(source: str) -> Path:
-    """A ``pin-source`` value as a path: a plain path or a ``file:`` URI."""
-    if source.lower().startswith("file:"):
-        parts = urlsplit(source)
-        if parts.netloc not in ("", "localhost"):
-            raise SignerError(f"pin-source {source!r}: only local file: URIs are supported")
-        # unquote (not unquote_plus): a '+' in a file name stays a '+'.
-        return Path(unquote(parts.path)).expanduser()
-    return Path(source).expanduser()
+    """A ``pin-source`` value as a path: a plain path, ``file:PATH`` or a ``file://`` URI."""
+    return Path(file_location_path(source, "pin-source")).expanduser()
 
 
 def read_pin_file(source: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_rerun.errors import SignerError
+from agent_rerun.uri import PercentDecodeError, percent_decode, percent_decode_bytes
 
 SCHEME = "pkcs11:"
 
@@ -206,28 +207,27 @@ def _pairs(component: str, separator: str, where: str) -> list[tuple[str, str]]:
 
 
 def _decode_bytes(raw: str, name: str) -> bytes:
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        char = raw[i]
-        if char == "%":
-            pair = raw[i + 1 : i + 3]
-            if len(pair) != 2 or any(c not in "0123456789abcdefABCDEF" for c in pair):
-                where = "" if name == "pin-value" else f" near {raw[i : i + 3]!r}"
-                raise SignerError(f"pkcs11 URI: bad percent-encoding in {name}{where}")
-            out.append(int(pair, 16))
-            i += 3
-        else:
-            out.extend(char.encode("utf-8"))
-            i += 1
-    return bytes(out)
+    try:
+        return percent_decode_bytes(raw)
+    except PercentDecodeError as exc:
+        raise _decode_error(exc, name) from None
 
 
 def _decode_text(raw: str, name: str) -> str:
+    # Control characters pass: RFC 7512 attributes may hold any byte, and a
+    # pin-value must reach the token unchanged.
     try:
-        return _decode_bytes(raw, name).decode("utf-8")
-    except UnicodeDecodeError:
-        raise SignerError(f"pkcs11 URI: {name} is not valid UTF-8 after percent-decoding") from None
+        return percent_decode(raw, controls=True)
+    except PercentDecodeError as exc:
+        raise _decode_error(exc, name) from None
+
+
+def _decode_error(exc: PercentDecodeError, name: str) -> SignerError:
+    """Our message for a component that does not decode; a pin-value's text is never shown."""
+    if exc.escape:
+        where = "" if name == "pin-value" else f" near {exc.escape!r}"
+        return SignerError(f"pkcs11 URI: bad percent-encoding in {name}{where}")
+    return SignerError(f"pkcs11 URI: {name} is not valid UTF-8 after percent-decoding")
 
 
 def _encode(value: str, safe: frozenset[str]) -> str:
