@@ -15,6 +15,7 @@ from agent_rerun.cli.common import (
     EXIT_KEY,
     fail,
     one_line,
+    progress,
     prompt_if_interactive,
     read_bundle_file,
     reports_errors,
@@ -48,7 +49,7 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     failures = 0
     with _signer_for(key_uri, unsigned) as signer:
         options = CaptureOptions(signer=signer)
-        for step_path, out_path in _progress(targets, enabled=batch):
+        for step_path, out_path in progress(targets, label="capturing", enabled=batch):
             try:
                 write_bundle(capture_file(step_path, options), out_path)
             except SignerError as exc:  # the key is unusable: stop, naming the step
@@ -150,14 +151,5 @@ def _signer_for(key_uri: str | None, unsigned: bool) -> Iterator[Any]:
     signer = load_signer(key_uri, prompt=prompt_if_interactive())
     with closing_signer(signer):
         yield signer
-
-
-def _progress(items: list[tuple[str, str]], *, enabled: bool) -> Iterator[tuple[str, str]]:
-    """A progress bar on a terminal for batches; plain iteration in pipes and logs."""
-    if not (enabled and sys.stderr.isatty()):
-        yield from items
-        return
-    with click.progressbar(items, label="capturing", file=sys.stderr) as bar:
-        yield from bar
 
 

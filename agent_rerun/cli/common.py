@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -23,6 +23,7 @@ EXIT_USAGE = 2  # click's own convention for bad flags and arguments
 EXIT_KEY = 3  # a key could not be created, loaded or used
 
 F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
@@ -67,6 +68,19 @@ def read_bundle_file(path: str) -> Any:
         return validate_bundle(bundle)
     except ValidationError as exc:
         raise ValidationError(f"{path}: {exc}") from None
+
+
+def progress(items: Iterable[T], *, label: str, length: int | None = None,
+             enabled: bool = True) -> Iterator[T]:
+    """``items``, with a progress bar on stderr when it is a terminal (and ``enabled``).
+
+    Pipes and logs get plain iteration: a bar's redraws would only be noise there.
+    """
+    if not (enabled and sys.stderr.isatty()):
+        yield from items
+        return
+    with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
+        yield from bar
 
 
 def terminal_prompt(text: str, confirm: bool) -> str:

@@ -5,15 +5,12 @@ Loaded only when ``--batch`` is given, so single-pair start-up stays lean.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 import click
 
-from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, fail
+from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, fail, progress
 
 
 def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
@@ -34,23 +31,13 @@ def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
         fail(f"{source}: no bundle/actual pairs found", EXIT_FAILED)
     verified = 0
     out = sys.stdout
-    with _progress(len(pairs)) as advance:
-        for outcome in verify_pairs(pairs, jobs=jobs, policy=policy):
-            out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
-            verified += outcome.verified
-            advance()
+    # No bar when stdout is the same terminal: the results would tear it apart.
+    outcomes = progress(verify_pairs(pairs, jobs=jobs, policy=policy), label="verifying",
+                        length=len(pairs), enabled=not sys.stdout.isatty())
+    for outcome in outcomes:
+        out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+        verified += outcome.verified
     out.flush()
     failed = len(pairs) - verified
     click.echo(f"rerun: {verified} of {len(pairs)} pairs verified, {failed} failed", err=True)
     raise SystemExit(EXIT_OK if failed == 0 else EXIT_FAILED)
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Any]:
-    """A progress bar on stderr, only when stderr is a terminal and stdout is not
-    (results printed to the same terminal would tear the bar apart)."""
-    if not (sys.stderr.isatty() and not sys.stdout.isatty()):
-        yield lambda: None
-        return
-    with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-        yield lambda: bar.update(1)
