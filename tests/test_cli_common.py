@@ -72,3 +72,14 @@ def test_batch_capture_shows_a_bar_on_a_terminal(tmp_path: Path) -> None:
                                        *map(str, steps)])
     assert "capturing" in shown
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s0.rr", "s1.rr", "s2.rr"]
+
+
+@pytest.mark.parametrize("command", [["inspect", "-"], ["capture", "-", "-o", "-"]])
+def test_a_schema_error_on_stdin_names_stdin(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from agent_rerun.cli import cli
+
+    result = CliRunner().invoke(cli, command, input='{"rerun": "x"}', prog_name="rerun")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rerun: error: <stdin>: "), result.stderr

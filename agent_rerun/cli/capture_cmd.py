@@ -18,6 +18,7 @@ from agent_rerun.cli.common import (
     progress,
     prompt_if_interactive,
     read_bundle_file,
+    read_checked,
     reports_errors,
 )
 
@@ -100,15 +101,8 @@ def write_bundle(bundle: Any, out_path: str) -> None:
 def capture_file(step_path: str, options: Any) -> Any:
     """Read, validate and capture one step file; errors name the file and the field."""
     from agent_rerun.capture import capture
-    from agent_rerun.errors import ValidationError
-    from agent_rerun.ijson import load_json_file
 
-    step = load_json_file(step_path, "step record")
-    try:
-        return capture(step, options)
-    except ValidationError as exc:
-        shown = "<stdin>" if step_path == "-" else step_path
-        raise ValidationError(f"{shown}: {exc}") from None
+    return read_checked(step_path, "step record", lambda step: capture(step, options))
 
 
 def _batch_targets(steps: tuple[str, ...], folder: str) -> list[tuple[str, str]]:

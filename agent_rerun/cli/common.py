@@ -60,14 +60,25 @@ def reports_errors(func: F) -> F:
 
 def read_bundle_file(path: str) -> Any:
     """Read a bundle file as I-JSON and check its schema; errors name the file."""
-    from agent_rerun.ijson import load_json_file
     from agent_rerun.schema import validate_bundle
 
-    bundle = load_json_file(path, "bundle")
+    return read_checked(path, "bundle", validate_bundle)
+
+
+def read_checked(path: str, what: str, check: Callable[[Any], T]) -> T:
+    """Read ``path`` (``-`` is stdin) as I-JSON and pass it to ``check``.
+
+    A ``ValidationError`` from ``check`` only names the field; this adds the file
+    (``<stdin>`` for ``-``), so every command's message says where to look.
+    """
+    from agent_rerun.ijson import load_json_file
+
+    document = load_json_file(path, what)
     try:
-        return validate_bundle(bundle)
+        return check(document)
     except ValidationError as exc:
-        raise ValidationError(f"{path}: {exc}") from None
+        shown = "<stdin>" if path == "-" else path
+        raise ValidationError(f"{shown}: {exc}") from None
 
 
 def progress(items: Iterable[T], *, label: str, length: int | None = None,
