@@ -26,3 +26,16 @@ class InputError(RerunError):
 
 class SignerError(RerunError):
     """A key could not be created, loaded, used or listed; the message never holds a secret."""
+
+
+def one_line(text: str | BaseException) -> str:
+    """``text``, or an exception's message, with every run of whitespace (line breaks
+    included) as one space; an exception without a message gives its class name.
+
+    Other libraries' messages often span lines, and every message of ours is one
+    line on stderr.
+    """
+    words = str(text).split()
+    if not words and isinstance(text, BaseException):
+        return type(text).__name__
+    return " ".join(words)

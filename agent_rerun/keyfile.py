@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_rerun.b64 import decode_strict_or_none
-from agent_rerun.errors import SignerError
+from agent_rerun.errors import SignerError, one_line
 from agent_rerun.signer import InMemorySigner, KeyInfo, PromptFn
 from agent_rerun.uri import file_location_path
 
@@ -131,7 +131,7 @@ def _from_json(path: Path, data: bytes) -> Ed25519PrivateKey:
     try:
         doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise SignerError(f"{path}: not valid key JSON ({_first_line(exc)})") from None
+        raise SignerError(f"{path}: not valid key JSON ({one_line(exc)})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("privateKey"), str):
         raise SignerError(f'{path}: key JSON needs a "privateKey" string (base64 of 32 bytes)')
     raw = decode_strict_or_none(doc["privateKey"], length=32)
@@ -173,9 +173,9 @@ def _from_pem_like(
                 f"{path}: passphrase-protected OpenSSH keys need the bcrypt package "
                 "(pip install \"agent-rerun[ssh]\", or pip install bcrypt)"
             ) from None
-        raise SignerError(f"{path}: unsupported key ({_first_line(exc)})") from None
+        raise SignerError(f"{path}: unsupported key ({one_line(exc)})") from None
     except ValueError as exc:
-        raise SignerError(f"{path}: cannot parse {kind} ({_first_line(exc)})") from None
+        raise SignerError(f"{path}: cannot parse {kind} ({one_line(exc)})") from None
     ed_key = _require_ed25519(path, key)
     if not openssh:
         kind = "PKCS#8 PEM" if b"PRIVATE KEY-----" in data.split(b"\n", 1)[0] else kind
@@ -323,11 +323,6 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
             raise ValueError(f"duplicate key {name!r}")
         result[name] = value
     return result
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 #: The entry-point object (``agent_rerun.signers``: ``file = "agent_rerun.keyfile:backend"``).

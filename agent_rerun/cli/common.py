@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from agent_rerun.errors import InputError, RerunError, SignerError, ValidationError
+from agent_rerun.errors import one_line as _collapse
 
 #: Exit codes, documented in the README.
 EXIT_OK = 0
@@ -119,7 +120,7 @@ def printable(text: str) -> str:
 
 def one_line(message: str) -> str:
     """One line, control characters escaped: what every stderr message goes through."""
-    return " ".join(printable(message).split())
+    return _collapse(printable(message))
 
 
 #: C0/C1 controls, bidi embeddings/overrides/isolates (which reorder what a

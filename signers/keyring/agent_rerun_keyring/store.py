@@ -20,7 +20,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
-from agent_rerun.errors import SignerError
+from agent_rerun.errors import SignerError, one_line
 from agent_rerun_keyring.uri import KeyringRef
 
 #: Set to 1 to accept a keyring backend that keyring does not recommend.
@@ -55,7 +55,7 @@ def open_keyring() -> KeyringBackend:
         source = f"PYTHON_KEYRING_BACKEND={configured}" if configured else "keyringrc.cfg"
         raise SignerError(
             f"the keyring backend chosen by {source} cannot be used "
-            f"({type(exc).__name__}: {_one_line(exc)}); {_RECIPE}"
+            f"({type(exc).__name__}: {one_line(exc)}); {_RECIPE}"
         ) from None
     chained = list(kr.backends) if isinstance(kr, chainer.ChainerBackend) else [kr]
     if not chained or all(isinstance(b, (fail.Keyring, null.Keyring)) for b in chained):
@@ -84,7 +84,7 @@ def insecure_reason(kr: KeyringBackend) -> str:
     try:
         priority = float(cls.priority)
     except Exception as exc:
-        return f"it is not viable here ({_one_line(exc)})"
+        return f"it is not viable here ({one_line(exc)})"
     if priority < 1:
         return f"keyring does not recommend it (priority {priority:g} < 1, e.g. a plaintext file)"
     return ""
@@ -175,7 +175,7 @@ def translated_errors(ref: KeyringRef, action: str) -> Iterator[None]:
         ) from None
     except Exception as exc:
         raise SignerError(
-            f"cannot {action} {ref.describe()}: {type(exc).__name__}: {_one_line(exc)}"
+            f"cannot {action} {ref.describe()}: {type(exc).__name__}: {one_line(exc)}"
         ) from None
 
 
@@ -206,9 +206,5 @@ def _platform_reasons() -> list[str]:
         try:
             cls.priority  # noqa: B018 - evaluating it is the viability check
         except Exception as exc:
-            reasons[f"{module}: {_one_line(exc)}"] = None
+            reasons[f"{module}: {one_line(exc)}"] = None
     return list(reasons)
-
-
-def _one_line(exc: BaseException | str) -> str:
-    return " ".join(str(exc).split())
