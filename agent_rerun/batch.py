@@ -22,15 +22,12 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent_rerun.errors import InputError
 from agent_rerun.ijson import loads_ijson
-from agent_rerun.policy import VerifyPolicy, make_policy
+from agent_rerun.policy import VerifyPolicy
 from agent_rerun.verify import VerifyResult, verify_files
-
-if TYPE_CHECKING:
-    from agent_rerun.policy import RevokedKeysLike, TrustedKeyLike
 
 BUNDLE_SUFFIX = ".rr"
 ACTUAL_SUFFIXES = (".actual.json", ".json")
@@ -116,21 +113,13 @@ def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
 
 
 def verify_pairs(
-    pairs: Iterable[Pair],
-    *,
-    jobs: int = 1,
-    policy: VerifyPolicy | None = None,
-    trusted_keys: Iterable[TrustedKeyLike] | None = None,
-    revoked_keys: RevokedKeysLike | None = None,
-    require_signature: bool = False,
+    pairs: Iterable[Pair], *, jobs: int = 1, policy: VerifyPolicy | None = None
 ) -> Iterator[PairResult]:
     """One result per pair, in the pairs' order; ``jobs`` > 1 checks them in
-    that many processes. The trust arguments are those of ``verify`` (or one
-    ``policy``); they are parsed once here, and unusable ones raise ``InputError``."""
+    that many processes. ``policy`` (from ``make_policy`` or ``resolve_policy``;
+    None checks no trust) is parsed once by its maker, not once per pair."""
     if policy is None:
-        policy = make_policy(trusted_keys, revoked_keys, require_signature=require_signature)
-    elif trusted_keys is not None or revoked_keys is not None or require_signature:
-        raise InputError("give either policy= or the separate trust arguments, not both")
+        policy = VerifyPolicy()
     if jobs <= 1:
         for pair in pairs:
             yield verify_pair(pair, policy)
@@ -146,19 +135,11 @@ def verify_pairs(
 
 
 def verify_batch(
-    source: str | os.PathLike[str],
-    *,
-    jobs: int = 1,
-    policy: VerifyPolicy | None = None,
-    trusted_keys: Iterable[TrustedKeyLike] | None = None,
-    revoked_keys: RevokedKeysLike | None = None,
-    require_signature: bool = False,
+    source: str | os.PathLike[str], *, jobs: int = 1, policy: VerifyPolicy | None = None
 ) -> Iterator[PairResult]:
     """``verify_pairs(pairs_from(source))``; raises ``InputError`` only when the
-    folder or manifest itself, or the trust arguments, cannot be used."""
-    return verify_pairs(pairs_from(source), jobs=jobs, policy=policy,
-                        trusted_keys=trusted_keys, revoked_keys=revoked_keys,
-                        require_signature=require_signature)
+    folder or manifest itself cannot be used."""
+    return verify_pairs(pairs_from(source), jobs=jobs, policy=policy)
 
 
 def verify_pair(pair: Pair, policy: VerifyPolicy) -> PairResult:

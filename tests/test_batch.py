@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from agent_rerun import CaptureOptions, capture, jcs_bytes
 from agent_rerun.batch import Pair, pairs_from, verify_batch, verify_pairs
 from agent_rerun.cli import cli
+from agent_rerun.policy import make_policy
 
 KEY = bytes([1]) * 32
 
@@ -95,7 +96,7 @@ def test_jobs_give_the_same_results_in_the_same_order(corpus: Path) -> None:
 
 
 def test_policy_reaches_every_pair(corpus: Path) -> None:
-    results = _by_name(verify_batch(corpus, jobs=2, trusted_keys=[]))
+    results = _by_name(verify_batch(corpus, jobs=2, policy=make_policy([])))
     assert results["a"].result.errors[0].startswith("UntrustedSigner:")
 
 
