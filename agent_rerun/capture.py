@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import SignerError
-from agent_rerun.schema import RERUN_VERSION, Bundle, check_step_except_hashed, integral
+from agent_rerun.schema import RERUN_VERSION, Bundle, integral, validate_step_record
 from agent_rerun.signature import (
     SignatureError,
     check_ed25519,
@@ -38,7 +38,8 @@ def capture(step: Any, opts: CaptureOptions | None = None) -> Bundle:
     opts = opts or CaptureOptions()
     if opts.signing_key is not None and opts.signer is not None:
         raise ValueError("give CaptureOptions either signing_key or signer, not both")
-    check_step_except_hashed(step)  # the hashed parts are checked as they are hashed
+    # The hashed parts are checked as they are hashed (checked_sha256_of_jcs).
+    validate_step_record(step, checked=("inputs.*", "expected.transcript"))
     bundle = bundle_from_step(step)  # valid by construction from a valid step record
     if opts.signer is not None:
         return sign_bundle(bundle, opts.signer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from agent_rerun.errors import ValidationError
@@ -27,10 +27,19 @@ ActualRecord = dict[str, Any]
 Signature = dict[str, Any]
 ToleranceLevel = str
 
+#: ``checked=`` for a record whose every value is known to be in the JCS domain
+#: (the I-JSON reader walked it), so only the schema rules are left to check.
+ALL_VALUES: tuple[str, ...] = ("*",)
 
-def validate_step_record(step: Any) -> StepRecord:
-    """Check a step record (what ``capture`` reads) and return it unchanged."""
-    check_json_value(step, "step")
+
+def validate_step_record(step: Any, *, checked: Collection[str] = ()) -> StepRecord:
+    """Check a step record (what ``capture`` reads) and return it unchanged.
+
+    ``checked`` names parts whose JSON values the caller checks itself (see
+    ``_check_values``): capture checks what it hashes while hashing it, which
+    spares a second walk over the largest parts of a step.
+    """
+    _check_values(step, "step", checked)
     return _step_record_shape(step)
 
 
@@ -64,9 +73,10 @@ def _step_record_shape(step: Any) -> StepRecord:
     return step  # type: ignore[no-any-return]
 
 
-def validate_bundle(bundle: Any) -> Bundle:
-    """Check a bundle (what ``capture`` writes) and return it unchanged."""
-    check_json_value(bundle, "bundle")
+def validate_bundle(bundle: Any, *, checked: Collection[str] = ()) -> Bundle:
+    """Check a bundle (what ``capture`` writes) and return it unchanged (``checked``:
+    see ``validate_step_record``)."""
+    _check_values(bundle, "bundle", checked)
     return _bundle_shape(bundle)
 
 
@@ -115,9 +125,10 @@ def _bundle_shape(bundle: Any) -> Bundle:
     return bundle  # type: ignore[no-any-return]
 
 
-def validate_actual_record(actual: Any) -> ActualRecord:
-    """Check an actual record (what ``verify`` reads beside a bundle) and return it."""
-    check_json_value(actual, "actual")
+def validate_actual_record(actual: Any, *, checked: Collection[str] = ()) -> ActualRecord:
+    """Check an actual record (what ``verify`` reads beside a bundle) and return it
+    (``checked``: see ``validate_step_record``)."""
+    _check_values(actual, "actual", checked)
     return _actual_record_shape(actual)
 
 
@@ -140,38 +151,28 @@ def _actual_record_shape(actual: Any) -> ActualRecord:
     return actual  # type: ignore[no-any-return]
 
 
-def check_step_except_hashed(step: Any) -> StepRecord:
-    """``validate_step_record`` minus the walk of what capture hashes.
+def _check_values(record: Any, path: str, checked: Collection[str]) -> None:
+    """Walk ``record``'s JSON values, except the parts in ``checked``.
 
-    Inputs and the expected transcript are checked while they are encoded
-    (``checked_sha256_of_jcs``), which spares a second pass over the largest
-    parts of a step; everything else is walked here as usual.
+    A part is ``"*"`` (everything), ``"NAME.*"`` (the values of object NAME's
+    members; its keys are still checked) or ``"NAME.KEY"`` (one member's value).
     """
-    check_json_value(_without(step, "inputs", ("expected", "transcript")), "step")
-    return _step_record_shape(step)
-
-
-def check_actual_except_hashed(actual: Any, *, transcript_hashed: bool) -> ActualRecord:
-    """``validate_actual_record`` minus the walk of what verify hashes (see above)."""
-    hashed_transcript = ("output", "transcript") if transcript_hashed else None
-    check_json_value(_without(actual, "inputs", hashed_transcript), "actual")
-    return _actual_record_shape(actual)
-
-
-def _without(record: Any, hashed_key: str, hashed_inner: tuple[str, str] | None) -> Any:
-    """A shallow view of ``record`` with the hashed parts' values blanked (keys kept)."""
-    if not isinstance(record, dict):
-        return record
+    if "*" in checked:
+        return
+    if not checked or not isinstance(record, dict):
+        check_json_value(record, path)
+        return
     view = dict(record)
-    inner = view.get(hashed_key)
-    if isinstance(inner, dict):
-        view[hashed_key] = dict.fromkeys(inner)
-    if hashed_inner is not None:
-        outer, key = hashed_inner
-        part = view.get(outer)
-        if isinstance(part, dict) and key in part:
-            view[outer] = {**part, key: None}
-    return view
+    for part in checked:
+        outer, _, key = part.partition(".")
+        inner = view.get(outer)
+        if not isinstance(inner, dict):
+            continue
+        if key == "*":
+            view[outer] = dict.fromkeys(inner)
+        elif key in inner:
+            view[outer] = {**inner, key: None}
+    check_json_value(view, path)
 
 
 # ------------------------------------------------------------------ pieces

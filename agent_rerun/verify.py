@@ -15,12 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import InputError, ValidationError
-from agent_rerun.schema import (
-    _actual_record_shape,
-    _bundle_shape,
-    check_actual_except_hashed,
-    validate_bundle,
-)
+from agent_rerun.schema import ALL_VALUES, validate_actual_record, validate_bundle
 from agent_rerun.signature import SignatureError, check_bundle_signature
 
 if TYPE_CHECKING:
@@ -201,15 +196,14 @@ def _verify(
 ) -> VerifyResult:
     bundle_source, actual_source = sources
     try:
-        _bundle_shape(bundle) if values_checked else validate_bundle(bundle)
+        validate_bundle(bundle, checked=ALL_VALUES if values_checked else ())
     except ValidationError as exc:
         return VerifyResult(False, [_schema_violation("bundle", bundle_source, exc)])
     try:
-        if values_checked:
-            _actual_record_shape(actual)
-        else:  # what is hashed below is checked while it is hashed
-            check_actual_except_hashed(
-                actual, transcript_hashed=bundle["tolerance"]["level"] == "byte")
+        # What is hashed below is checked while it is hashed.
+        byte_level = bundle["tolerance"]["level"] == "byte"
+        hashed = ("inputs.*", "output.transcript") if byte_level else ("inputs.*",)
+        validate_actual_record(actual, checked=ALL_VALUES if values_checked else hashed)
     except ValidationError as exc:
         return VerifyResult(False, [_schema_violation("actual", actual_source, exc)])
 

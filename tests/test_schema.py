@@ -365,3 +365,30 @@ def test_floats_written_in_exponent_or_safe_form_are_accepted(value: float) -> N
 
     bundle = capture(step)
     assert loads_ijson(jcs_bytes(bundle)) == bundle
+
+
+# ------------------------------------------------------------------ checked=
+
+
+def _step_with(messages: Any) -> dict[str, Any]:
+    from samples import sample_step
+
+    step = sample_step()
+    step["inputs"]["messages"] = messages
+    return step
+
+
+def test_checked_parts_skip_only_their_values() -> None:
+    from agent_rerun.schema import ALL_VALUES
+
+    nan_inside = _step_with([{"role": "user", "content": math.nan}])
+    with pytest.raises(ValidationError, match="not finite"):
+        validate_step_record(nan_inside)
+    assert validate_step_record(nan_inside, checked=("inputs.*",)) is nan_inside
+    assert validate_step_record(nan_inside, checked=ALL_VALUES) is nan_inside
+    with pytest.raises(ValidationError, match="not finite"):  # another part is still walked
+        validate_step_record(nan_inside, checked=("expected.transcript",))
+    bad_key = _step_with([])
+    bad_key["inputs"]["\ud800"] = 1
+    with pytest.raises(ValidationError, match="lone surrogate"):  # keys of NAME.* are walked
+        validate_step_record(bad_key, checked=("inputs.*",))
