@@ -37,17 +37,12 @@ def encode_embedding(values: Sequence[float]) -> str:
 
 
 def decode_embedding(text: str) -> list[float]:
-    """Unpack a base64 float32 embedding into Python floats, strictly checked."""
-    return decode_embedding_strict(text)
-
-
-def decode_embedding_strict(text: str) -> list[float]:
     """Decode and check an embedding: canonical base64, whole float32s, finite, not all zero."""
     return check_embedding(text).tolist()
 
 
 def check_embedding(text: str) -> array[float]:
-    """The checks of ``decode_embedding_strict``, returning the packed values."""
+    """The checks of ``decode_embedding``, returning the packed values."""
     try:
         raw = decode_strict(text)
     except Base64Error as exc:
