@@ -101,8 +101,48 @@ def test_cli_verify_loads_no_backend() -> None:
         except SystemExit as exit:
             code = exit.code
         os.unlink(config.name)
-        report(code=code, verified=json.loads(out.getvalue())["verified"])
+        report(code=code, verified=json.loads(out.getvalue())["verified"],
+               capture="agent_rerun.capture" in sys.modules)
     """)
     assert report["code"] == 0 and report["verified"] is True
+    assert report["capture"] is False
     assert report["entry_point_calls"] == []
     assert report["loaded"] == []
+
+
+#: Everything ``import agent_rerun; verify(...)`` may load of this package: the
+#: check itself and the trust/revocation policy it consults. Not capture, not
+#: the CLI (and so not click), not a backend. A new import on this path must be
+#: added here on purpose.
+VERIFY_MODULES = [
+    "agent_rerun", "agent_rerun._version", "agent_rerun.b64", "agent_rerun.canonical",
+    "agent_rerun.errors", "agent_rerun.jsonvalue", "agent_rerun.policy", "agent_rerun.pubkey",
+    "agent_rerun.revocation", "agent_rerun.schema", "agent_rerun.signature",
+    "agent_rerun.trust", "agent_rerun.verify",
+]
+
+
+def test_library_verify_loads_only_what_verifying_needs() -> None:
+    folder = OUR_VECTORS / "c1-byte-replay-passes"
+    report = _run_child(f"""
+        import agent_rerun
+        with open({str(folder / "bundle.rr")!r}) as b, open({str(folder / "actual.json")!r}) as a:
+            bundle, actual = json.load(b), json.load(a)
+        result = agent_rerun.verify(bundle, actual)
+        report(verified=result.verified,
+               ours=sorted(name for name in sys.modules if name.split(".")[0] == "agent_rerun"),
+               click="click" in sys.modules)
+    """)
+    assert report["verified"] is True
+    assert report["ours"] == VERIFY_MODULES
+    assert report["click"] is False
+
+
+def test_capture_is_still_the_function_whatever_is_imported_first() -> None:
+    report = _run_child("""
+        import agent_rerun.capture
+        from agent_rerun import capture, CaptureOptions
+        report(kind=type(capture).__name__, options=CaptureOptions.__name__)
+    """)
+    assert report == {"kind": "function", "options": "CaptureOptions", "loaded": [],
+                      "entry_point_calls": []}
