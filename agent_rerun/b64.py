@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from agent_rerun.errors import RerunError
 
-class Base64Error(ValueError):
+
+class Base64Error(RerunError, ValueError):
     """The text is not canonical standard base64."""
 
 

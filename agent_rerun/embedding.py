@@ -14,9 +14,10 @@ from functools import reduce
 from operator import add, mul
 
 from agent_rerun.b64 import Base64Error, decode_strict, encode
+from agent_rerun.errors import RerunError
 
 
-class EmbeddingError(ValueError):
+class EmbeddingError(RerunError, ValueError):
     """The embedding text is not a usable float32 vector.
 
     ``code`` is the verify error code it maps to: ``InvalidEmbedding`` (not

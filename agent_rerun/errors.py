@@ -1,10 +1,25 @@
-"""Typed exceptions: callers catch what they can handle, the CLI maps each to an exit code."""
+"""Typed exceptions: callers catch what they can handle, and each carries its CLI exit code.
+
+Every exception agent-rerun raises on purpose, in the core and in the signer
+backends, derives from ``RerunError``, so ``except RerunError`` is the one
+catch-all a caller needs. As with click's ``ClickException.exit_code``, the
+class says how ``rerun`` exits when it is not caught: the CLI needs no table
+mapping exception types to codes (tests/test_errors.py checks the tree).
+"""
 
 from __future__ import annotations
 
+#: Exit codes of ``rerun``, documented in the README.
+EXIT_OK = 0
+EXIT_FAILED = 1  # verification failed, or an input file / step record is unusable
+EXIT_USAGE = 2  # click's own convention for bad flags and arguments
+EXIT_KEY = 3  # a key could not be created, loaded or used
+
 
 class RerunError(Exception):
-    """Base of every error agent-rerun raises on purpose."""
+    """Base of every error agent-rerun raises on purpose; ``exit_code`` is the CLI's."""
+
+    exit_code: int = EXIT_FAILED
 
 
 class ValidationError(RerunError, ValueError):
@@ -26,6 +41,8 @@ class InputError(RerunError):
 
 class SignerError(RerunError):
     """A key could not be created, loaded, used or listed; the message never holds a secret."""
+
+    exit_code = EXIT_KEY
 
 
 def one_line(text: str | BaseException) -> str:

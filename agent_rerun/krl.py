@@ -14,6 +14,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from agent_rerun.errors import RerunError
+
 KRL_MAGIC = b"SSHKRL\n\x00"
 KRL_FORMAT_VERSION = 1
 
@@ -30,7 +32,7 @@ _REFUSED = {
 }
 
 
-class KrlError(ValueError):
+class KrlError(RerunError, ValueError):
     """The KRL is damaged or uses a section we do not support; the message says which."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_rerun.b64 import Base64Error, decode_strict, encode
 from agent_rerun.canonical import jcs_bytes
+from agent_rerun.errors import RerunError
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -24,7 +25,7 @@ _Y_ORDER_8 = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
 _SMALL_ORDER_Y = frozenset({0, 1, _P - 1, _Y_ORDER_8, _P - _Y_ORDER_8})
 
 
-class SignatureError(ValueError):
+class SignatureError(RerunError, ValueError):
     """Why a signature block cannot be trusted (the text after ``BadSignature:``)."""
 
 

@@ -14,14 +14,13 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from agent_rerun.errors import InputError, RerunError, SignerError, ValidationError
+# The exit codes live with the errors that carry them; commands import them from here.
+from agent_rerun.errors import EXIT_FAILED as EXIT_FAILED
+from agent_rerun.errors import EXIT_KEY as EXIT_KEY
+from agent_rerun.errors import EXIT_OK as EXIT_OK
+from agent_rerun.errors import EXIT_USAGE as EXIT_USAGE
+from agent_rerun.errors import RerunError, ValidationError
 from agent_rerun.errors import one_line as _collapse
-
-#: Exit codes, documented in the README.
-EXIT_OK = 0
-EXIT_FAILED = 1  # verification failed, or an input file / step record is unusable
-EXIT_USAGE = 2  # click's own convention for bad flags and arguments
-EXIT_KEY = 3  # a key could not be created, loaded or used
 
 F = TypeVar("F", bound=Callable[..., object])
 T = TypeVar("T")
@@ -38,18 +37,14 @@ def warn(message: str) -> None:
 
 
 def reports_errors(func: F) -> F:
-    """Turn the library's typed errors into one stderr line and an exit code."""
+    """Turn the library's typed errors into one stderr line and their own exit code."""
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return func(*args, **kwargs)
-        except SignerError as exc:
-            fail(str(exc), EXIT_KEY)
-        except (InputError, ValidationError) as exc:
-            fail(str(exc), EXIT_FAILED)
         except RerunError as exc:
-            fail(str(exc), EXIT_FAILED)
+            fail(str(exc), exc.exit_code)
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             fail(f"{where}{exc.strerror or exc}", EXIT_FAILED)

@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Protocol
 
+from agent_rerun.errors import SignerError
+
 SSH_AGENT_FAILURE = 5
 SSH_AGENT_SUCCESS = 6
 SSH_AGENTC_REQUEST_IDENTITIES = 11
@@ -36,7 +38,7 @@ ED25519 = "ssh-ed25519"
 WINDOWS_PIPE = r"\\.\pipe\openssh-ssh-agent"
 
 
-class AgentProtocolError(Exception):
+class AgentProtocolError(SignerError):
     """The peer broke the protocol or the stream; ``closed`` when it hung up."""
 
     def __init__(self, message: str, *, closed: bool = False) -> None:
@@ -44,7 +46,7 @@ class AgentProtocolError(Exception):
         self.closed = closed
 
 
-class AgentRefused(Exception):
+class AgentRefused(SignerError):
     """The agent answered FAILURE: it will not do what was asked, and says no more."""
 
 
