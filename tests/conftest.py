@@ -1,72 +1,33 @@
-"""Shared test plumbing: where the shared data lives, skipping honestly, running the CLI.
+"""Fixtures for every test; the helpers they use live in ``support.py``.
 
-Shared data (published vectors, JCS and Wycheproof suites, the seed page) lives
-beside the repository in ``../shared`` and is never copied in. A test that needs
-it skips with the reason when it is absent on a developer machine, but fails
-when ``CI=true``: a CI run that silently skipped the conformance suite would
-report green for nothing.
+Tests import helpers from ``support`` (never ``from conftest import``: conftest
+is pytest's, and importing it by name makes a second copy of it). The names
+imported "as" themselves below are re-exported only so that a test still written
+against conftest keeps running; tests/test_support_imports.py names such a test.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-PUBLISHED_VECTORS = SHARED / "conformance" / "agent-rerun-v0.1"
-JCS_TESTDATA = SHARED / "testdata" / "jcs"
-WYCHEPROOF_ED25519 = SHARED / "testdata" / "wycheproof" / "ed25519_test.json"
-SEED_PAGE = SHARED / "seed" / "agent-rerun-pypi-page.txt"
-OUR_VECTORS = REPO / "vectors"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip with ``reason`` unless ``condition`` holds; under ``CI=true`` fail instead."""
-    if condition:
-        return
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: refusing to skip)", pytrace=False)
-    pytest.skip(reason)
-
-
-def require_path(path: Path, what: str) -> Path:
-    """``path`` if it exists; otherwise skip (or fail in CI) naming what is missing."""
-    require(path.exists(), f"{what} not found at {path}")
-    return path
-
-
-def vector_dirs(root: Path) -> list[Path]:
-    """The vector folders under ``root`` (those holding an expected.json), sorted."""
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if (p / "expected.json").is_file())
-
-
-def vector_matches(expected: Mapping[str, Any], result: Mapping[str, Any]) -> list[str]:
-    """Why a result ({verified, errors, warnings}) misses ``expected``; [] when it matches."""
-    problems = []
-    if result["verified"] is not expected["verified"]:
-        problems.append(f"verified is {result['verified']}, expected {expected['verified']}")
-    for needle in expected.get("errorContains", []):
-        if not any(needle in error for error in result["errors"]):
-            problems.append(f"no error contains {needle!r}")
-    for needle in expected.get("warningContains", []):
-        if not any(needle in warning for warning in result["warnings"]):
-            problems.append(f"no warning contains {needle!r}")
-    return problems
+from support import (
+    JCS_TESTDATA,
+    PUBLISHED_VECTORS,
+    SEED_PAGE,
+    WYCHEPROOF_ED25519,
+    require_path,
+    run_cli,
+)
+from support import OUR_VECTORS as OUR_VECTORS
+from support import REPO as REPO
+from support import SHARED as SHARED
+from support import CliResult as CliResult
+from support import in_ci as in_ci
+from support import require as require
+from support import vector_dirs as vector_dirs
+from support import vector_matches as vector_matches
 
 
 @pytest.fixture(autouse=True)
@@ -101,57 +62,6 @@ def wycheproof_ed25519() -> Path:
 @pytest.fixture
 def seed_page() -> Path:
     return require_path(SEED_PAGE, "published package page (../shared/seed)")
-
-
-@dataclass(frozen=True)
-class CliResult:
-    """A finished ``python -m agent_rerun`` run; stdout/stderr decoded, raw bytes kept."""
-
-    returncode: int
-    stdout_bytes: bytes
-    stderr_bytes: bytes
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_bytes.decode("utf-8", "replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_bytes.decode("utf-8", "replace")
-
-    def json(self) -> Any:
-        return json.loads(self.stdout_bytes)
-
-
-def run_cli(
-    *args: str | os.PathLike[str],
-    input: str | bytes | None = None,
-    env: Mapping[str, str | None] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    timeout: float = 120,
-) -> CliResult:
-    """Run the CLI in a real subprocess (``python -m agent_rerun ARGS``).
-
-    ``env`` is laid over the current environment (which already points
-    RERUN_CONFIG away from the user's file); a ``None`` value removes a variable.
-    """
-    full_env = dict(os.environ)
-    for name, value in (env or {}).items():
-        if value is None:
-            full_env.pop(name, None)
-        else:
-            full_env[name] = value
-    data = input.encode("utf-8") if isinstance(input, str) else input
-    completed = subprocess.run(
-        [sys.executable, "-m", "agent_rerun", *map(os.fspath, args)],
-        input=data if data is not None else b"",
-        capture_output=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
-    return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
 @pytest.fixture(name="run_cli")

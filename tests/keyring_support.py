@@ -15,9 +15,9 @@ from typing import Any
 import keyring
 import keyring.errors
 import pytest
-from conftest import require
 from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
+from support import require
 
 
 def unique_name(tag: str) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import require
+from support import require
 
 
 def require_tools(*names: str) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 import pytest
-from conftest import OUR_VECTORS, CliResult, run_cli
 from samples import sample_step
+from support import OUR_VECTORS, CliResult, run_cli
 
 from agent_rerun import __version__, encode_embedding, jcs_bytes
 from agent_rerun.cli import cli

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import REPO
 from differences import DIFFERENCES
+from support import REPO
 
 
 def test_every_difference_is_documented_and_nothing_else() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OUR_VECTORS, run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+from support import OUR_VECTORS, run_cli
 
 from agent_rerun import CaptureOptions, capture, sign_bundle, verify, verify_files
 from agent_rerun.errors import InputError

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from support import run_cli
 
 from agent_rerun import capture, cosine, decode_embedding, jcs_bytes, sha256_hex, verify
 from agent_rerun.errors import ValidationError

@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import JCS_TESTDATA, require
+from support import JCS_TESTDATA, require
 
 from agent_rerun.canonical import jcs_bytes, sha256_hex, sha256_of_jcs
 from agent_rerun.ijson import loads_ijson

@@ -12,9 +12,9 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import require
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from support import require
 
 from agent_rerun.errors import SignerError
 from agent_rerun.keyfile import (

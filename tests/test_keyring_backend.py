@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
-from conftest import in_ci
+from support import in_ci
 
 try:
     import agent_rerun_keyring

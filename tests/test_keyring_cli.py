@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import in_ci, require
+from support import in_ci, require
 
 try:
     from keyring.backend import KeyringBackend

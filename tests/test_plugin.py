@@ -14,8 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+from support import run_cli
 
 BACKEND_MODULE = textwrap.dedent('''
     """Test-only backend: keys derived from the URI's name (a stand-in for a cloud KMS)."""

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PUBLISHED_VECTORS, REPO, SHARED, require_path
+from support import PUBLISHED_VECTORS, REPO, SHARED, require_path
 
 PEER = SHARED / "peer" / "agent-rerun-py"
 

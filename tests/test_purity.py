@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import OUR_VECTORS
+from support import OUR_VECTORS
 
 FORBIDDEN = ("keyring", "pkcs11", "agent_rerun_keyring", "agent_rerun_pkcs11",
              "agent_rerun.keyfile", "agent_rerun.sshagent")

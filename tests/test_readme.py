@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from conftest import REPO
+from support import REPO
 
 TYPING_COPY = REPO / "tests" / "typing" / "readme_library.py"
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
 from samples import sample_step
 from sshagent_support import (
     CountingProxy,
@@ -24,6 +23,7 @@ from sshagent_support import (
     start_gpg_agent,
     start_sshd,
 )
+from support import run_cli
 
 from agent_rerun.errors import SignerError
 from agent_rerun.sshagent.uri import parse_agent_uri

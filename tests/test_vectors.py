@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import (
+from support import (
     OUR_VECTORS,
     PUBLISHED_VECTORS,
     REPO,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WYCHEPROOF_ED25519
+from support import WYCHEPROOF_ED25519
 
 from agent_rerun.signature import SignatureError, check_ed25519
 
