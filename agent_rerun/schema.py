@@ -49,12 +49,7 @@ def _step_record_shape(step: Any) -> StepRecord:
                                           "expected", "tolerance"})
     _model(obj["model"], "step.model")
     _sampling(obj["sampling"], "step.sampling")
-    inputs = _object(obj["inputs"], "step.inputs", required={"system_prompt", "messages"},
-                     optional={"tools"})
-    _string(inputs["system_prompt"], "step.inputs.system_prompt")
-    _array(inputs["messages"], "step.inputs.messages")
-    if "tools" in inputs:
-        _array(inputs["tools"], "step.inputs.tools")
+    _inputs(obj["inputs"], "step.inputs")
     _runtime(obj["runtime"], "step.runtime")
     expected = _object(obj["expected"], "step.expected",
                        optional={"transcript", "semantic_embedding"})
@@ -135,12 +130,7 @@ def validate_actual_record(actual: Any, *, checked: Collection[str] = ()) -> Act
 def _actual_record_shape(actual: Any) -> ActualRecord:
     """The schema rules alone, for a value already known to be in the JCS domain."""
     obj = _object(actual, "actual", required={"inputs", "output"}, optional={"runtime"})
-    inputs = _object(obj["inputs"], "actual.inputs", required={"system_prompt", "messages"},
-                     optional={"tools"})
-    _string(inputs["system_prompt"], "actual.inputs.system_prompt")
-    _array(inputs["messages"], "actual.inputs.messages")
-    if "tools" in inputs:
-        _array(inputs["tools"], "actual.inputs.tools")
+    _inputs(obj["inputs"], "actual.inputs")
     output = _object(obj["output"], "actual.output", optional={"transcript", "embedding"})
     if "embedding" in output:
         _string(output["embedding"], "actual.output.embedding")
@@ -197,6 +187,15 @@ def _sampling(value: Any, path: str) -> None:
         _integer(sampling["max_tokens"], f"{path}.max_tokens")
         if sampling["max_tokens"] < 1:
             raise ValidationError("must be a positive integer", f"{path}.max_tokens")
+
+
+def _inputs(value: Any, path: str) -> None:
+    """The plain-text inputs a step record and an actual record both carry."""
+    inputs = _object(value, path, required={"system_prompt", "messages"}, optional={"tools"})
+    _string(inputs["system_prompt"], f"{path}.system_prompt")
+    _array(inputs["messages"], f"{path}.messages")
+    if "tools" in inputs:
+        _array(inputs["tools"], f"{path}.tools")
 
 
 def _runtime(value: Any, path: str) -> None:
