@@ -376,27 +376,11 @@ def _matches_pattern_list(name: str, patterns: tuple[str, ...]) -> bool:
 
 def _split_fields(line: str) -> list[str]:
     """Whitespace-separated fields; double quotes keep spaces inside one field."""
-    fields: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for ch in line:
-        if ch == '"':
-            quoted = not quoted
-            current.append(ch)
-        elif ch in " \t" and not quoted:
-            if current:
-                fields.append("".join(current))
-                current = []
-        else:
-            current.append(ch)
-    if quoted:
-        raise _BadKey("unterminated double quote")
-    if current:
-        fields.append("".join(current))
-    return fields
+    return [part for part in _split_outside_quotes(line, " \t") if part]
 
 
-def _split_outside_quotes(text: str, separator: str) -> list[str]:
+def _split_outside_quotes(text: str, separators: str) -> list[str]:
+    """``text`` cut at each of ``separators`` not inside double quotes (quotes kept)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = False
@@ -404,11 +388,13 @@ def _split_outside_quotes(text: str, separator: str) -> list[str]:
         if ch == '"':
             quoted = not quoted
             current.append(ch)
-        elif ch == separator and not quoted:
+        elif ch in separators and not quoted:
             parts.append("".join(current))
             current = []
         else:
             current.append(ch)
+    if quoted:
+        raise _BadKey("unterminated double quote")
     parts.append("".join(current))
     return parts
 
