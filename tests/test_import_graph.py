@@ -115,3 +115,16 @@ def test_a_planted_cycle_is_found() -> None:
 
 def test_no_import_cycles() -> None:
     assert _cycles(_graph()) == []
+
+
+def test_no_private_name_crosses_a_module_boundary() -> None:
+    """``from x import _name``: a module leaning on another's internals (issue 11)."""
+    known = _modules()
+    crossings = []
+    for name, path in known.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {
+                    root.name for root in ROOTS}:
+                crossings += [f"{name}: {node.module}.{alias.name}" for alias in node.names
+                              if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert crossings == []
