@@ -164,7 +164,7 @@ def translated_errors(ref: KeyringRef, action: str) -> Iterator[None]:
     except keyring.errors.InitError as exc:
         if not _prompt_dismissed(exc):
             raise SignerError(
-                f"cannot {action} {ref.describe()}: InitError: {_one_line(exc)}"
+                f"cannot {action} {ref.describe()}: InitError: {one_line(exc)}"
             ) from None
         raise SignerError(
             f"cannot {action} {ref.describe()}: the Secret Service has no default keyring "
