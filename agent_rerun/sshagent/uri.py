@@ -1,9 +1,9 @@
 """``ssh-agent:[SHA256:<fingerprint>][?comment=C&socket=PATH]`` key URIs.
 
 The selector is a fingerprint exactly as ``ssh-add -l`` prints it, or nothing
-(the agent's only Ed25519 key). Values are percent-decoded as UTF-8 with
-``unquote`` — never ``unquote_plus``: fingerprints and paths hold ``+`` and it
-must stay a plus. Unknown or repeated parameters are refused, not ignored.
+(the agent's only Ed25519 key). Values are percent-decoded as UTF-8 by
+``agent_rerun.uri.percent_decode``, as every key URI is: fingerprints and paths
+hold ``+`` and it stays a plus. Unknown or repeated parameters are refused, not ignored.
 """
 
 from __future__ import annotations
