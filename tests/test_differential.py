@@ -23,6 +23,7 @@ import math
 import os
 import struct
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -61,8 +62,8 @@ def _published_python() -> Path:
     """The benchmark's venv with agent-rerun==0.1.0, made by bench/run.py's own helper."""
     spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
     assert spec is not None and spec.loader is not None
-    bench_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_run)
+    bench_run = sys.modules.setdefault("bench_run", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(bench_run)  # registered first: its dataclasses look it up
     try:
         return Path(bench_run.published_python(quiet=True))
     except (subprocess.CalledProcessError, OSError) as exc:
