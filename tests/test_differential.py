@@ -17,6 +17,7 @@ PyPI the test skips on a developer machine and fails under CI=true.
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import math
@@ -53,6 +54,10 @@ WHOLE_TEXT_CODES = {"InputHashMismatch", "TranscriptHashMismatch", "MissingEmbed
 DOCUMENTED = {d.key for d in DIFFERENCES if d.implementation == PUBLISHED_PY}
 #: The hazards that are documented differences (the rest must be refused by both).
 TARGETED = [hazard for hazard in HAZARDS if hazard != "refused"]
+#: Where each documented difference may show (default: capture and verify verdicts);
+#: differing bundle bytes are allowed for a null transcript only, and only in its hash.
+ALLOWED_KINDS = {"integral-integer-fields": ("capture",), "unattested-tools": ("verify",)}
+NULL_TRANSCRIPT_SHA256 = "sha256:" + hashlib.sha256(b"null").hexdigest()
 
 
 # ------------------------------------------------------------------ the published side
@@ -254,16 +259,32 @@ def test_the_classifier_sees_each_planted_hazard() -> None:
             assert case.hazard in explanations(case), (case.index, case.hazard)
 
 
+def _explained(run: Run, where: str) -> bool:
+    """Whether one of the case's documented differences can cause a disagreement there."""
+    kind = where.split(" ", 1)[0]
+    keys = explanations(run.case) & DOCUMENTED
+    if kind == "bytes":
+        return "null-transcript" in keys and _only_the_null_transcript_hash_differs(run)
+    return any(kind in ALLOWED_KINDS.get(key, ("capture", "verify")) for key in keys)
+
+
+def _only_the_null_transcript_hash_differs(run: Run) -> bool:
+    """The published package omits transcript_sha256 for a null transcript; nothing else."""
+    assert run.ours is not None and run.theirs is not None
+    ours, theirs = json.loads(run.ours), json.loads(run.theirs)
+    ours.pop("signature"), theirs.pop("signature")
+    return (ours["expected"].pop("transcript_sha256", None) == NULL_TRANSCRIPT_SHA256
+            and ours == theirs)
+
+
 def test_every_disagreement_is_a_documented_difference(runs: list[Run]) -> None:
     unexplained = []
     for run in runs:
-        if not run.disagreements:
-            continue
-        explained = explanations(run.case) & DOCUMENTED
-        if not explained:
+        problems = [f"{where}: {what}" for where, what in run.disagreements
+                    if not _explained(run, where)]
+        if problems:
             unexplained.append(f"step {run.case.index} ({run.case.step_text()[:300]}):\n  "
-                               + "\n  ".join(f"{where}: {what}"
-                                              for where, what in run.disagreements))
+                               + "\n  ".join(problems))
     assert not unexplained, "\n".join(unexplained[:10])
 
 
@@ -275,6 +296,18 @@ def test_steps_without_a_hazard_agree_byte_for_byte(runs: list[Run]) -> None:
     assert all(run.ours is not None and run.ours == run.theirs for run in clean)
     assert not [(run.case.index, run.disagreements) for run in clean
                 if any(not where.endswith(" 1") for where, _ in run.disagreements)]
+    # The agreement covers the hard cases, not only easy steps.
+    values = [[value for value, _ in _walk(run.case.step)] for run in clean]
+    keys = [[key for value, _ in _walk(run.case.step) if isinstance(value, dict)
+             for key in value] for run in clean]
+    assert sum(any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53 - 1
+                   for v in found) for found in values) >= 10  # 2^53, 1e16, ... as integers
+    assert sum(any(isinstance(v, float) and v.is_integer() and abs(v) >= 2**53
+                   for v in found) for found in values) >= 10  # 1e16, 1e21, 2.0**60
+    assert sum(any(isinstance(v, str) and any(ord(c) > 0xFFFF for c in v) for v in found)
+               for found in values) >= 50
+    assert sum(any(any(ord(c) > 0xFFFF for c in key) for key in found)
+               for found in keys) >= 20  # UTF-16 key order
 
 
 def test_invalid_steps_are_refused_by_both(runs: list[Run]) -> None:
