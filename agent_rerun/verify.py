@@ -321,18 +321,20 @@ def _check_tolerance(bundle: Mapping[str, Any], output: Mapping[str, Any],
 
 def _check_semantic(bundle: Mapping[str, Any], output: Mapping[str, Any],
                     errors: list[str]) -> None:
-    from agent_rerun.embedding import EmbeddingError, cosine, decode_embedding
+    # The packed float32 arrays go to cosine as they are: its loop reads them
+    # directly, cheaper than building lists first.
+    from agent_rerun.embedding import EmbeddingError, check_embedding, cosine
 
     if not output.get("embedding"):
         errors.append("MissingEmbedding:actual.output.embedding required for semantic tolerance")
         return
     try:
-        expected = decode_embedding(bundle["expected"]["semantic_embedding"])
+        expected = check_embedding(bundle["expected"]["semantic_embedding"])
     except EmbeddingError as exc:
         errors.append(f"{exc.code}:bundle.expected.semantic_embedding {exc}")
         return
     try:
-        got = decode_embedding(output["embedding"])
+        got = check_embedding(output["embedding"])
     except EmbeddingError as exc:
         errors.append(f"{exc.code}:actual.output.embedding {exc}")
         return

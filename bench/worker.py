@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import agent_rerun
-from agent_rerun import CaptureOptions, capture, jcs_bytes, verify
+from agent_rerun import CaptureOptions, capture, cosine, decode_embedding, jcs_bytes, verify
 
 SIGNING_KEY = bytes([1]) * 32
 
@@ -45,6 +45,12 @@ class Worker:
 
             def call() -> Any:
                 return capture(step, options)
+        elif op == "cosine":  # the similarity alone, on vectors decoded beforehand
+            expected = decode_embedding(case["bundle"]["expected"]["semantic_embedding"])
+            got = decode_embedding(case["actual"]["output"]["embedding"])
+
+            def call() -> Any:
+                return cosine(expected, got)
         else:
             bundle, actual = case["bundle"], case["actual"]
 
@@ -62,6 +68,8 @@ class Worker:
         seconds = (time.perf_counter() - start) / inner
         if op == "capture":
             check = hashlib.sha256(jcs_bytes(out)).hexdigest()
+        elif op == "cosine":
+            check = repr(out)  # both follow the reference's formula: the same double
         else:
             check = f"verified={out.verified} errors={out.errors}"
         return {"seconds": seconds, "check": check}

@@ -33,8 +33,8 @@ DIFFERENCES: tuple[Difference, ...] = (
                "accepted, written as 42 and 1000",
                "JSON has one number type; the reference accepts them"),
     Difference("unsafe-integers", PUBLISHED_PY,
-               "integers a float64 changes (2^53+1, 12345678901234567, 2^60) hashed as "
-               "the double they round to",
+               "integers beyond 2^53-1 that JCS writes with other digits (2^53+1, "
+               "12345678901234567, 2^60, 10^21) hashed as the double they round to",
                "refused, naming the place",
                "two different IDs or seeds would otherwise hash alike"),
     Difference("unsafe-integers", REFERENCE_TS,
@@ -57,6 +57,10 @@ DIFFERENCES: tuple[Difference, ...] = (
                "duplicate keys (last wins), NaN, lone surrogates read from files",
                "refused, naming file and place",
                "another reader would see another document"),
+    Difference("unattested-tools", PUBLISHED_PY,
+               "a replay that sent tools verifies against a bundle captured without tools",
+               "`InputHashMismatch:tools_sha256`",
+               "the replay sent inputs the bundle does not attest"),
     Difference("nesting-limit", PUBLISHED_PY,
                "no limit (deep input raises RecursionError)",
                "200 levels, counted from the record's root in library and CLI",

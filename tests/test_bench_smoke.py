@@ -49,3 +49,14 @@ def test_against_the_published_package(tmp_path: Path) -> None:
     assert all(row["published"] is not None for row in rows)
     # Both implementations agree on every output (capture bytes, verify verdicts).
     assert not [row for row in rows if row["note"]], rows
+
+
+def test_cosine_bench_runs_and_agrees_with_the_published_package() -> None:
+    """bench/cosine.py checks both cosines give the same double before timing them."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "cosine.py"), "--dims", "16",
+                           "--rounds", "1"], capture_output=True, text=True, timeout=240, cwd=ROOT)
+    if done.returncode != 0 and "pip" in done.stderr and os.environ.get("CI") != "true":
+        pytest.skip("published agent-rerun could not be installed from PyPI")
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| cosine")]
+    assert len(rows) == 2 and "identical" in rows[1], done.stdout

@@ -7,13 +7,22 @@ from __future__ import annotations
 import json
 import math
 import random
+from array import array
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import run_cli
 
-from agent_rerun import capture, cosine, decode_embedding, jcs_bytes, sha256_hex, verify
+from agent_rerun import (
+    capture,
+    cosine,
+    decode_embedding,
+    encode_embedding,
+    jcs_bytes,
+    sha256_hex,
+    verify,
+)
 from agent_rerun.errors import ValidationError
 from agent_rerun.ijson import loads_ijson
 
@@ -72,6 +81,34 @@ def test_cosine_is_the_reference_formula_bit_for_bit() -> None:
         b = [rng.uniform(-1, 1) for _ in range(dims)]
         assert cosine(a, b) == _reference_cosine(a, b)
         assert cosine(a, a) == 1.0
+
+
+def test_cosine_of_float32_arrays_is_the_reference_formula_bit_for_bit() -> None:
+    """verify hands cosine the packed float32 arrays; identical ones take a shortcut."""
+    rng = random.Random(11)
+    for _ in range(300):
+        dims = rng.randint(1, 400)
+        a = array("f", [rng.uniform(-1, 1) * 10 ** rng.randint(-6, 6) for _ in range(dims)])
+        b = array("f", [rng.uniform(-1, 1) for _ in range(dims)])
+        assert cosine(a, b) == _reference_cosine(a.tolist(), b.tolist())
+        assert cosine(a, array("f", a)) == _reference_cosine(a.tolist(), a.tolist()) == 1.0
+        signed_zeros = [-0.0 if x == 0 else x for x in a.tolist()]
+        assert cosine(a.tolist(), signed_zeros) == _reference_cosine(a.tolist(), signed_zeros)
+
+
+def test_verify_compares_the_reference_cosine_exactly() -> None:
+    """A threshold equal to the reference's cosine passes; the next double above fails."""
+    rng = random.Random(12)
+    for _ in range(20):
+        a = [rng.uniform(-1, 1) for _ in range(64)]
+        b = [x + rng.uniform(-0.3, 0.3) for x in a]
+        expected, got = encode_embedding(a), encode_embedding(b)
+        exact = _reference_cosine(decode_embedding(expected), decode_embedding(got))
+        for threshold, verified in ((exact, True), (math.nextafter(exact, 2), False)):
+            step = {**NULL_STEP, "expected": {"semantic_embedding": expected},
+                    "tolerance": {"level": "semantic", "threshold": threshold}}
+            result = verify(capture(step), {**NULL_ACTUAL, "output": {"embedding": got}})
+            assert result.verified is verified, (threshold, result.errors)
 
 
 @pytest.mark.parametrize("number", [10000000000000000, 1152921504606847000, 2**53,

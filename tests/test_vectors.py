@@ -22,6 +22,8 @@ from support import (
     vector_matches,
 )
 
+from agent_rerun import CaptureOptions, capture, jcs_bytes, sha256_hex
+from agent_rerun.ijson import loads_ijson
 from agent_rerun.verify import VerifyResult, verify_files
 
 OURS = vector_dirs(OUR_VECTORS)
@@ -65,7 +67,10 @@ def test_ours_cover_every_stricter_rule() -> None:
     for rule in ("malleable-base64-signature", "wrong-length-pubkey", "small-order-pubkey",
                  "duplicate-key-in-bundle", "nan-threshold", "zero-vector",
                  "integer-beyond-2-53", "non-canonical-base64-embedding", "lone-surrogate",
-                 "deep-nesting"):
+                 "deep-nesting", "null-transcript-byte-passes",
+                 "null-transcript-beside-embedding", "identical-embeddings-threshold-1",
+                 "integral-float-1e16", "integer-2-60", "unsafe-integer-in-actual",
+                 "float-seed-written-as-integer"):
         assert any(rule in name for name in names), rule
     assert set(PUBLISHED_NAMES) <= names
 
@@ -91,6 +96,54 @@ def test_vector_through_cli(folder: Path) -> None:
     if not expected["verified"]:
         # One line on stderr saying why, beside the JSON on stdout.
         assert run.stderr.startswith("rerun: ") and run.stderr.count("\n") == 1, run.stderr
+
+
+CAPTURED = [pytest.param(folder, id=folder.name) for folder in OURS
+            if (folder / "step.json").is_file()]
+
+
+def test_capture_vectors_are_present() -> None:
+    assert len(CAPTURED) >= 5
+
+
+@pytest.mark.parametrize("folder", CAPTURED)
+def test_vector_step_captures_to_its_bundle_through_library(folder: Path) -> None:
+    """A vector with a step.json pins what capture writes, not only what verify says."""
+    step = loads_ijson((folder / "step.json").read_bytes())
+    bundle = capture(step, CaptureOptions(signing_key=b"\x01" * 32))
+    assert jcs_bytes(bundle) == (folder / "bundle.rr").read_bytes()
+
+
+@pytest.mark.parametrize("folder", CAPTURED)
+def test_vector_step_captures_to_its_bundle_through_cli(folder: Path, tmp_path: Path) -> None:
+    key = tmp_path / "test-key.json"
+    key.write_bytes((OUR_VECTORS / "test-key.json").read_bytes())
+    key.chmod(0o600)
+    run = run_cli("capture", folder / "step.json", "-o", tmp_path / "out.rr", "--key", key)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out.rr").read_bytes() == (folder / "bundle.rr").read_bytes()
+
+
+def test_null_transcript_vectors_hash_null() -> None:
+    """The reference hashes a null transcript, beside an embedding too (issue 10)."""
+    null_hash = sha256_hex(b"null")
+    for name in ("ours-null-transcript-byte-passes", "ours-null-transcript-beside-embedding"):
+        bundle = json.loads((OUR_VECTORS / name / "bundle.rr").read_bytes())
+        assert bundle["expected"]["transcript_sha256"] == null_hash, name
+
+
+def test_number_domain_vectors_spell_what_they_claim() -> None:
+    """The files carry the very tokens the rules are about, not a re-encoding of them."""
+    big = OUR_VECTORS / "ours-integral-float-1e16-in-message"
+    assert b'"n": 1e16' in (big / "step.json").read_bytes()
+    assert b'"n": 10000000000000000' in (big / "actual.json").read_bytes()
+    seed = OUR_VECTORS / "ours-float-seed-written-as-integer"
+    assert b'"seed": 42.0' in (seed / "step.json").read_bytes()
+    assert b'"seed":42,' in (seed / "bundle.rr").read_bytes()
+    assert b'"seed":1152921504606846976' in (
+        OUR_VECTORS / "ours-integer-2-60-in-bundle" / "bundle.rr").read_bytes()
+    assert b"12345678901234567" in (
+        OUR_VECTORS / "ours-unsafe-integer-in-actual" / "actual.json").read_bytes()
 
 
 @pytest.mark.parametrize("name", PUBLISHED_NAMES)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import hashlib
 import json
 import struct
 import sys
@@ -63,6 +64,12 @@ THRESHOLD = 0.95
 
 #: 2**53 + 1: the smallest positive integer that float64 JSON readers round.
 UNSAFE_SEED = 9007199254740993
+#: 2**60, which JCS writes as 1152921504606847000: out of the number domain.
+TWO_POW_60 = 2**60
+#: Seventeen digits that no double holds: a float64 reader sees ...568.
+UNSAFE_ID = 12345678901234567
+#: Two identical non-zero float32 vectors ([0.1, 0.2]): cosine exactly 1.
+IDENTICAL_EMBEDDING = "zczMPc3MTD4="
 DEEP_LEVELS = 5000
 
 
@@ -77,6 +84,9 @@ class Vector:
     verified: bool
     error_contains: tuple[str, ...] = ()
     warning_contains: tuple[str, ...] | None = None
+    #: The step record's text, for vectors whose point is what capture writes:
+    #: capturing it with the test key must give ``bundle.rr`` byte for byte.
+    step_text: str | None = None
 
     def files(self) -> dict[str, bytes]:
         expected: dict[str, Any] = {
@@ -86,11 +96,14 @@ class Vector:
         }
         if self.warning_contains is not None:
             expected["warningContains"] = list(self.warning_contains)
-        return {
+        files = {
             "bundle.rr": self.bundle_bytes,
             "actual.json": self.actual_text.encode("utf-8"),
             "expected.json": pretty(expected).encode("utf-8"),
         }
+        if self.step_text is not None:
+            files["step.json"] = self.step_text.encode("utf-8")
+        return files
 
 
 # ------------------------------------------------------------------ building blocks
@@ -418,7 +431,95 @@ def ours() -> list[Vector]:
                "Byte tolerance and a different transcript.",
                False, ("TranscriptHashMismatch",)),
     ]
-    return vectors
+    return vectors + reference_rules()
+
+
+def reference_rules() -> list[Vector]:
+    """Issue 10: where the TypeScript reference decides (null transcripts, cosine of
+    identical vectors, the refined number domain, integral integer fields)."""
+    null_step = step(expected={"transcript": None})
+    null_semantic = step(expected={"transcript": None,
+                                   "semantic_embedding": encode_embedding(EMBED_EXPECTED)},
+                         tolerance={"level": "semantic", "threshold": THRESHOLD})
+    null_semantic_bundle = signed(null_semantic)
+    if null_semantic_bundle["expected"].get("transcript_sha256") != NULL_SHA256:
+        raise AssertionError("a null transcript beside an embedding must be hashed")
+    identical = step(expected={"semantic_embedding": IDENTICAL_EMBEDDING},
+                     tolerance={"level": "semantic", "threshold": 1})
+    big_float = step(inputs={**BASE_STEP["inputs"],
+                             "messages": [{"role": "user", "content": "say hi", "n": "BIG"}]})
+    big_float_text = splice(pretty(big_float), "BIG", "1e16")
+    big_float_bundle = signed(json.loads(big_float_text))
+    if big_float_bundle["inputs"]["messages_sha256"] != "sha256:" + hashlib.sha256(
+            b'[{"content":"say hi","n":10000000000000000,"role":"user"}]').hexdigest():
+        raise AssertionError("1e16 must be hashed as the reference writes it")
+    big_float_actual = splice(pretty(transcript_actual(inputs={
+        **BASE_STEP["inputs"], "messages": [{"role": "user", "content": "say hi", "n": "BIG"}]})),
+        "BIG", "10000000000000000")
+    float_seed_text = splice(pretty(step(sampling={**BASE_STEP["sampling"], "seed": "SEED"})),
+                             "SEED", "42.0")
+    float_seed_bundle = signed(json.loads(float_seed_text))
+    if jcs_bytes(float_seed_bundle) != jcs_bytes(signed(step())):
+        raise AssertionError("seed 42.0 must be captured exactly as seed 42")
+    unsafe_actual = splice(pretty(transcript_actual(inputs={
+        **BASE_STEP["inputs"],
+        "messages": [{"role": "user", "content": "say hi", "id": "ID"}]})),
+        "ID", str(UNSAFE_ID))
+    return [
+        Vector("ours-null-transcript-byte-passes", jcs_bytes(signed(null_step)),
+               pretty(actual({"transcript": None})),
+               "expected.transcript is null: a value, hashed as the JCS text null (as the "
+               "reference does), so a replay whose transcript is null verifies.", True,
+               step_text=pretty(null_step)),
+        Vector("ours-null-transcript-missing-rejected", jcs_bytes(signed(null_step)),
+               pretty(actual({})),
+               "The bundle attests a null transcript; a replay without one is not the same.",
+               False, ("TranscriptHashMismatch", "missing")),
+        Vector("ours-null-transcript-beside-embedding", jcs_bytes(null_semantic_bundle),
+               sem_actual_text(),
+               "Semantic tolerance with expected.transcript null: the bundle still carries "
+               "transcript_sha256 of null, byte for byte the reference's bundle.", True,
+               step_text=pretty(null_semantic)),
+        Vector("ours-identical-embeddings-threshold-1", jcs_bytes(signed(identical)),
+               pretty(actual({"embedding": IDENTICAL_EMBEDDING})),
+               "Identical non-zero embeddings have cosine exactly 1 "
+               "(dot / sqrt(|a|^2 |b|^2)), so threshold 1 passes.", True,
+               step_text=pretty(identical)),
+        Vector("ours-integral-float-1e16-in-message", jcs_bytes(big_float_bundle),
+               big_float_actual,
+               "A message holds the float 1e16 (as a tool argument might): in the domain, "
+               "hashed as JCS writes it (10000000000000000), which the replay spells as an "
+               "integer.", True,
+               step_text=big_float_text),
+        Vector("ours-float-seed-written-as-integer", jcs_bytes(float_seed_bundle),
+               base_actual_text(),
+               "sampling.seed 42.0 is the integer 42 (JSON has one number type): the bundle "
+               "writes 42, the very bytes of the base step's bundle.", True,
+               step_text=float_seed_text),
+        Vector("ours-integer-2-60-in-bundle",
+               splice(jcs_bytes(_with_seed(signed(step()), "SEED")).decode(),
+                      "SEED", str(TWO_POW_60)).encode(),
+               base_actual_text(),
+               f"sampling.seed {TWO_POW_60} (2**60): JCS writes it as "
+               "1152921504606847000, other digits, so it is outside the number domain.",
+               False, ("SchemaViolation", "sampling.seed")),
+        Vector("ours-unsafe-integer-in-actual", jcs_bytes(signed(step())), unsafe_actual,
+               f"actual.inputs.messages[0].id is {UNSAFE_ID}: a float64 reader sees "
+               "another integer, so it is outside the number domain.",
+               False, ("SchemaViolation:actual", "inputs.messages[0].id")),
+    ]
+
+
+def base_actual_text() -> str:
+    return pretty(transcript_actual())
+
+
+def sem_actual_text() -> str:
+    return pretty(embedding_actual(EMBED_MATCHING))
+
+
+#: sha256 of the JCS text ``null``.
+NULL_SHA256 = "sha256:" + hashlib.sha256(b"null").hexdigest()
 
 
 def _tampered(bundle: dict[str, Any]) -> dict[str, Any]:
