@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, require
+from support import REPO, require
 from differences import DIFFERENCES, PUBLISHED_PY
 from stepgen import HAZARDS, Case, generate
 
