@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO, require
 from differences import DIFFERENCES, PUBLISHED_PY
 from stepgen import HAZARDS, Case, generate
+from support import REPO, require
 
 from agent_rerun import CaptureOptions, capture, jcs_bytes, verify
 from agent_rerun.errors import RerunError
