@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,31 @@ def _copy_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy_json(item) for item in value]
     return value
+
+
+def sign_bundles(bundles: Sequence[Mapping[str, Any]], signer: Signer) -> list[Bundle]:
+    """Copies of ``bundles`` signed by ``signer``, in one batch when the signer can batch.
+
+    A signing service answers a batch in one round trip (see
+    :class:`~agent_rerun.signer.SignsMany`); other signers sign one by one.
+    Each signature is checked as :func:`sign_bundle` checks it.
+    """
+    from agent_rerun.signer import checks_own_signatures, sign_all
+
+    if not (hasattr(signer, "sign") and hasattr(signer, "public_key")):
+        raise TypeError(f"sign with a Signer, not a {type(signer).__name__}")
+    unsigned = [{key: value for key, value in b.items() if key != "signature"} for b in bundles]
+    payloads = [signing_payload(u) for u in unsigned]
+    public_key = bytes(signer.public_key)
+    signatures = [bytes(s) for s in sign_all(signer, payloads)]
+    if not checks_own_signatures(signer):
+        for payload, signature in zip(payloads, signatures, strict=True):
+            try:
+                check_ed25519(public_key, signature, payload)
+            except SignatureError as exc:
+                raise SignerError(f"the signer produced an unusable signature: {exc}") from None
+    return [{**u, "signature": signature_block(public_key, signature)}
+            for u, signature in zip(unsigned, signatures, strict=True)]
 
 
 def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:

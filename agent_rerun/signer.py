@@ -12,7 +12,7 @@ and, for configuration, :class:`agent_rerun.config.BackendSection`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -28,6 +28,7 @@ ENTRY_POINT_GROUP = "agent_rerun.signers"
 KNOWN_PROVIDERS: dict[str, str] = {
     "keyring": 'pip install "agent-rerun[keyring]"',
     "pkcs11": 'pip install "agent-rerun[pkcs11]"',
+    "vault": 'pip install "agent-rerun[vault]"',
 }
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
@@ -51,6 +52,29 @@ class Signer(Protocol):
     def sign(self, data: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature of ``data``."""
         ...
+
+
+@runtime_checkable
+class SignsMany(Protocol):
+    """Optional signer capability: sign a whole batch at once.
+
+    For signers where each signature costs a round trip (a signing service):
+    one call signs many payloads, in order, so a batch capture pays the trip
+    per batch, not per bundle. :func:`sign_all` uses it when present.
+    """
+
+    def sign_many(self, payloads: Sequence[bytes]) -> list[bytes]: ...
+
+
+def sign_all(signer: Signer, payloads: Sequence[bytes]) -> list[bytes]:
+    """The signatures of ``payloads`` in order, batched when ``signer`` can batch."""
+    if isinstance(signer, SignsMany):
+        signatures = list(signer.sign_many(payloads))
+        if len(signatures) != len(payloads):
+            raise SignerError(f"the signer returned {len(signatures)} signatures for "
+                              f"{len(payloads)} payloads")
+        return signatures
+    return [signer.sign(payload) for payload in payloads]
 
 
 # ``typing.Self`` is Python 3.11+ and typing_extensions is not a dependency: a bound
@@ -235,6 +259,28 @@ class ReadsPublicKeys(Protocol):
     """
 
     def public_key(self, uri: str, *, prompt: PromptFn | None = None) -> bytes: ...
+
+
+@runtime_checkable
+class RotatesKeys(Protocol):
+    """Optional backend capability: add a new version to a key (a signing service's rotation).
+
+    Returns the new version's :class:`KeyInfo`; older versions stay usable for
+    verification until the backend retires them. ``rerun keys rotate`` uses it
+    through :func:`rotate_key`.
+    """
+
+    def rotate(self, uri: str, *, prompt: PromptFn | None = None) -> KeyInfo: ...
+
+
+def rotate_key(uri: str, *, prompt: PromptFn | None = None) -> KeyInfo:
+    """Rotate the key at ``uri`` where its backend can; others fail in one line saying so."""
+    backend = backend_for(uri)
+    if not isinstance(backend, RotatesKeys):
+        raise SignerError(
+            f"the {uri_scheme(uri)!r} backend cannot rotate keys; make a new key with "
+            "rerun keygen and add its public key to your trust file")
+    return backend.rotate(uri, prompt=prompt)
 
 
 #: Shown instead of a URI no installed backend can redact.

@@ -229,9 +229,9 @@ def test_non_ed25519_key_exit_code(tmp_path: Path) -> None:
 
 
 def test_unknown_scheme_one_line() -> None:
-    result = run("pubkey", "vault:foo")
+    result = run("pubkey", "nosuchscheme:foo")
     assert result.exit_code == EXIT_KEY
-    assert result.stderr.startswith("rerun: error: no signer backend for scheme 'vault'")
+    assert result.stderr.startswith("rerun: error: no signer backend for scheme 'nosuchscheme'")
 
 
 def test_keys_list(tmp_path: Path) -> None:

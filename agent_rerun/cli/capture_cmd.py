@@ -21,6 +21,7 @@ from agent_rerun.cli.common import (
     read_checked,
     reports_errors,
 )
+from agent_rerun.errors import InputError, SignerError, ValidationError
 
 
 @click.command("capture")
@@ -40,7 +41,6 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     written to OUT/<step name>.rr, all signed in one key session.
     """
     from agent_rerun.capture import CaptureOptions
-    from agent_rerun.errors import InputError, SignerError, ValidationError
 
     # A trailing separator names a folder, as it does for cp and rsync.
     batch = len(steps) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep))
@@ -49,18 +49,14 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     targets = _batch_targets(steps, output) if batch else [(steps[0], output)]
     failures = 0
     with _signer_for(key_uri, unsigned) as signer:
-        options = CaptureOptions(signer=signer)
-        for step_path, out_path in progress(targets, label="capturing", enabled=batch):
+        if not batch:
+            step_path, out_path = targets[0]
             try:
-                write_bundle(capture_file(step_path, options), out_path)
+                write_bundle(capture_file(step_path, CaptureOptions(signer=signer)), out_path)
             except SignerError as exc:  # the key is unusable: stop, naming the step
                 raise SignerError(f"{step_path}: {exc}") from None
-            except (InputError, ValidationError, OSError) as exc:
-                if not batch:
-                    raise
-                failures += 1  # reported per step; the batch goes on
-                where = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else exc
-                click.echo(f"rerun: error: {one_line(str(where))}", err=True)
+        else:
+            failures = _capture_batch(targets, signer)
     if failures:
         fail(f"{failures} of {len(targets)} steps could not be captured", EXIT_FAILED)
 
@@ -83,6 +79,57 @@ def sign_command(bundle_path: str, key_uri: str | None, output: str | None) -> N
                  EXIT_KEY)
         signed = sign_bundle(bundle, signer)
     write_bundle(signed, output or bundle_path)
+
+
+#: Steps captured before their bundles are signed together: a signer that batches
+#: (a signing service) then pays one round trip per chunk instead of one per bundle.
+SIGN_CHUNK = 1000
+
+
+def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
+    """Capture, sign in chunks, write; returns how many steps failed (each reported)."""
+    from agent_rerun.capture import CaptureOptions
+
+    failures = 0
+    chunk: list[tuple[str, str, Any]] = []
+    for step_path, out_path in progress(targets, label="capturing", enabled=True):
+        try:
+            chunk.append((step_path, out_path, capture_file(step_path, CaptureOptions())))
+        except (InputError, ValidationError, OSError) as exc:
+            failures += _report_step_error(exc)
+        if len(chunk) >= SIGN_CHUNK:
+            failures += _sign_and_write(chunk, signer)
+            chunk = []
+    return failures + _sign_and_write(chunk, signer)
+
+
+def _sign_and_write(chunk: list[tuple[str, str, Any]], signer: Any) -> int:
+    from agent_rerun.capture import sign_bundles
+
+    if not chunk:
+        return 0
+    bundles = [bundle for _, _, bundle in chunk]
+    if signer is not None:
+        try:
+            bundles = sign_bundles(bundles, signer)
+        except SignerError as exc:  # the key is unusable: stop, naming the steps
+            steps = chunk[0][0] if len(chunk) == 1 else (
+                f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} steps)")
+            raise SignerError(f"{steps}: {exc}") from None
+    failures = 0
+    for (_, out_path, _), bundle in zip(chunk, bundles, strict=True):
+        try:
+            write_bundle(bundle, out_path)
+        except OSError as exc:
+            failures += _report_step_error(exc)
+    return failures
+
+
+def _report_step_error(exc: Exception) -> int:
+    """One error line for a step the batch skips; the batch goes on."""
+    where = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else exc
+    click.echo(f"rerun: error: {one_line(str(where))}", err=True)
+    return 1
 
 
 def write_bundle(bundle: Any, out_path: str) -> None:

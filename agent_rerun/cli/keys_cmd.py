@@ -92,3 +92,18 @@ def list_command(uri: str) -> None:
                 click.echo(printable(f"description:  {info.description}"))
             continue
         _print_key(info.uri, info.public_key, info.description)
+
+
+@keys_group.command("rotate")
+@click.argument("uri")
+@reports_errors
+def rotate_command(uri: str) -> None:
+    """Add a new version to the key at URI (where the backend can) and print its public key.
+
+    Older versions stay valid for verification until the backend retires them;
+    add the new public key to your trust file (rerun keys list URI shows all).
+    """
+    from agent_rerun.signer import rotate_key
+
+    info = rotate_key(uri, prompt=prompt_if_interactive())
+    _print_key(info.uri, info.public_key, info.description)

