@@ -78,6 +78,8 @@ class Cluster:
         self._expires_at: float | None = None
         self.deadline_seconds = DEADLINE_SECONDS
         self.logins = 0
+        #: HTTP requests sent (every node, every attempt): what batching saves.
+        self.requests_sent = 0
 
     def close(self) -> None:
         self._token = ""
@@ -153,6 +155,7 @@ class Cluster:
               token: bool) -> dict[str, Any]:
         adapter = self._adapters[index]
         adapter.token = self._token if token else None
+        self.requests_sent += 1
         try:
             response = adapter.request(method, f"/v1/{op.path}", json=body,
                                        raise_exception=False)
