@@ -25,7 +25,9 @@ from agent_rerun_vault.settings import Settings, read_secret
 
 #: Give up on a request after this long, whatever the nodes say.
 DEADLINE_SECONDS = 30.0
-#: A key missing on every node is reported after this many rounds (replication lag).
+#: Nodes that refuse connections, are sealed or lack the key (replication lag) on
+#: every try are reported after this many rounds; a node that answers "unavailable"
+#: (an election under way) is retried until the deadline.
 MISSING_ROUNDS = 3
 #: Log in again this long before a token's lease ends.
 RENEW_MARGIN_SECONDS = 2.0
@@ -67,6 +69,7 @@ class Cluster:
         self.settings = settings
         self._environ = environ
         self._session = requests.Session()
+        self._session.verify = settings.verify  # hvac takes it from a shared session
         self._adapters = [
             hvac.adapters.RawAdapter(base_uri=addr, verify=settings.verify,
                                      timeout=REQUEST_TIMEOUT_SECONDS, session=self._session,
@@ -146,8 +149,8 @@ class Cluster:
             if probe and kinds == {"missing"}:
                 raise LookupError(op.path)
             out_of_time = time.monotonic() >= deadline
-            if (out_of_time or kinds <= {"tls"} or ("missing" in kinds and rounds >= MISSING_ROUNDS)
-                    or ("sealed" in kinds and kinds <= {"sealed", "tls"})):
+            settled = kinds <= {"tls", "sealed", "unreachable", "missing"}
+            if (out_of_time or kinds <= {"tls"} or (settled and rounds >= MISSING_ROUNDS)):
                 raise SignerError(self._summary(op, failures, rounds, out_of_time))
             time.sleep(min(0.05 * 2 ** rounds, 1.0, max(0.0, deadline - time.monotonic())))
 

@@ -1,0 +1,173 @@
+"""Every vault: failure is one line, exit 3, and never shows a secret (real servers only)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import CliResult, run_cli
+from samples import SAMPLE_STEP
+from vault_support import (  # noqa: F401
+    ROOT_TOKEN,
+    DevServer,
+    bao_dev,
+    environ_for,
+    free_port,
+    ok,
+    start_dev_server,
+)
+
+pytest.importorskip("agent_rerun_vault")
+
+EXIT_KEY = 3
+
+
+def fresh_key() -> str:
+    return "e" + uuid.uuid4().hex[:10]
+
+
+def one_line_error(result: CliResult, *secrets: str) -> str:
+    """The single error line, after checking exit 3 and that no secret leaked anywhere."""
+    assert result.returncode == EXIT_KEY, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rerun: error: "), \
+        result.stderr
+    for secret in (ROOT_TOKEN, *secrets):
+        assert secret not in result.stdout + result.stderr
+    return result.stderr
+
+
+def capture(server: DevServer, uri: str, tmp_path: Path, **env: str | None) -> CliResult:
+    step = tmp_path / "step.json"
+    step.write_text(json.dumps(SAMPLE_STEP), encoding="utf-8")
+    return run_cli("capture", step, "-o", tmp_path / "out.rr", "--key", uri,
+                   env=server.env(**env))
+
+
+def test_unreachable_names_every_address(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
+    a, b = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    message = one_line_error(capture(bao_dev, f"vault:k?addr={a},{b}", tmp_path))
+    assert time.monotonic() - started < 10
+    assert a in message and b in message and "connection refused" in message
+    assert not (tmp_path / "out.rr").exists()
+
+
+def test_a_stopped_node_among_the_addresses_is_skipped(bao_dev: DevServer,  # noqa: F811
+                                                       tmp_path: Path) -> None:
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = capture(bao_dev, f"vault:{name}?addr={dead},{bao_dev.addr}", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.rr").is_file()
+
+
+def test_sealed_server(tmp_path: Path) -> None:
+    server = start_dev_server(tmp_path)
+    try:
+        ok(server.addr, "POST", "transit/keys/k", {"type": "ed25519"})
+        ok(server.addr, "POST", "sys/seal")
+        message = one_line_error(capture(server, "vault:k", tmp_path))
+        assert "sealed" in message and server.addr in message
+    finally:
+        server.stop()
+
+
+def test_permission_denied_names_the_path(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    ok(bao_dev.addr, "PUT", f"sys/policies/acl/read-{name}",
+       {"policy": f'path "transit/keys/{name}" {{ capabilities = ["read"] }}'})
+    token = ok(bao_dev.addr, "POST", "auth/token/create",
+               {"policies": [f"read-{name}"], "ttl": "5m"})["auth"]["client_token"]
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path, VAULT_TOKEN=token),
+                             token)
+    assert f"permission denied on transit/sign/{name}" in message and "'update'" in message
+
+
+def test_missing_key_says_how_to_make_it(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
+    message = one_line_error(capture(bao_dev, "vault:nosuchkey?mount=transit", tmp_path))
+    assert "no key 'nosuchkey'" in message
+    assert "rerun keygen vault:nosuchkey?mount=transit" in message
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ({"type": "rsa-2048"}, "is a rsa-2048 key; agent-rerun signs with ed25519 keys only"),
+    ({"type": "ed25519", "derived": True}, "derived key"),
+])
+def test_unusable_key_types(bao_dev: DevServer, tmp_path: Path, body: dict[str, object],  # noqa: F811
+                            needle: str) -> None:
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", body)
+    assert needle in one_line_error(capture(bao_dev, f"vault:{name}", tmp_path))
+
+
+def test_expired_token_without_a_way_to_log_in_again(bao_dev: DevServer,  # noqa: F811
+                                                     tmp_path: Path) -> None:
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    token = ok(bao_dev.addr, "POST", "auth/token/create",
+               {"policies": ["root"], "ttl": "1s", "explicit_max_ttl": "1s"})["auth"]["client_token"]
+    time.sleep(2.2)
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path, VAULT_TOKEN=token),
+                             token)
+    assert "expired or invalid" in message and "auth=approle or auth=jwt" in message
+
+
+def test_tls_verification_failure_names_ca(tmp_path: Path) -> None:
+    server = start_dev_server(tmp_path, tls=True)
+    try:
+        ok(server.addr, "POST", "transit/keys/k", {"type": "ed25519"}, ca=server.ca)
+        message = one_line_error(capture(server, "vault:k", tmp_path, VAULT_CACERT=None))
+        assert "TLS verification failed" in message and "ca=FILE" in message
+        good = capture(server, f"vault:k?ca={server.ca}", tmp_path, VAULT_CACERT=None)
+        assert good.returncode == 0, good.stderr
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("attribute", ["token", "secret-id", "jwt"])
+def test_secrets_in_the_uri_are_refused_unseen(bao_dev: DevServer, tmp_path: Path,  # noqa: F811
+                                               attribute: str) -> None:
+    secret = "hvs.DoNotShowThis" + uuid.uuid4().hex
+    message = one_line_error(capture(bao_dev, f"vault:k?{attribute}={secret}", tmp_path),
+                             secret)
+    assert f"a secret ({attribute}=) must not be written into the key URI" in message
+
+
+def test_redaction_hides_what_it_does_not_know() -> None:
+    from agent_rerun.signer import display_uri
+
+    shown = display_uri("vault:k?addr=https://u:pw@h:8200&token=s3cret&version=2")
+    assert "s3cret" not in shown and "pw" not in shown and "version=2" in shown
+
+
+def test_token_file_and_missing_token(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    token_file = tmp_path / "token"
+    token_file.write_text(ROOT_TOKEN + "\n")
+    good = capture(bao_dev, f"vault:{name}?token-source={token_file}", tmp_path,
+                   VAULT_TOKEN=None, HOME=str(tmp_path))
+    assert good.returncode == 0, good.stderr
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path, VAULT_TOKEN=None,
+                                     HOME=str(tmp_path)))
+    assert "no token found" in message and "$VAULT_TOKEN" in message
+
+
+def test_a_payload_larger_than_the_server_accepts(bao_dev: DevServer,  # noqa: F811
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_rerun.errors import SignerError
+    from agent_rerun.signer import load_signer
+
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    for variable, value in environ_for(bao_dev).items():
+        monkeypatch.setenv(variable, value)
+    with load_signer(f"vault:{name}") as signer, pytest.raises(SignerError) as caught:
+        signer.sign(b"x" * (33 * 1024 * 1024))
+    assert "larger than the server accepts" in str(caught.value)
