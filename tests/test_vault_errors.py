@@ -111,7 +111,8 @@ def test_expired_token_without_a_way_to_log_in_again(bao_dev: DevServer,  # noqa
     name = fresh_key()
     ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
     token = ok(bao_dev.addr, "POST", "auth/token/create",
-               {"policies": ["root"], "ttl": "1s", "explicit_max_ttl": "1s"})["auth"]["client_token"]
+               {"policies": ["root"], "ttl": "1s", "explicit_max_ttl": "1s"})["auth"][
+                   "client_token"]
     time.sleep(2.2)
     message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path, VAULT_TOKEN=token),
                              token)
