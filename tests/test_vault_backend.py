@@ -194,3 +194,21 @@ def test_version_keys_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
     infos = backend.version_keys(f"vault:{name}")
     assert [i.uri.split("version=")[1] for i in infos] == ["2", "3"]
     assert len({i.public_key for i in infos}) == 2
+
+
+def test_a_batch_the_server_refuses_as_too_complex_is_split(bao_dev: DevServer,  # noqa: F811
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """The real listener refuses ~500 strings or more; the signer halves and remembers."""
+    from agent_rerun.signer import load_signer
+
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    for variable, value in environ_for(bao_dev).items():
+        monkeypatch.setenv(variable, value)
+    with load_signer(f"vault:{name}") as signer:
+        signer.batch_items = 900  # type: ignore[attr-defined]
+        payloads = [b"payload %d" % i for i in range(1800)]
+        signatures = signer.sign_many(payloads)  # type: ignore[attr-defined]
+        assert len(signatures) == 1800
+        assert signer.batch_items == 450  # type: ignore[attr-defined]

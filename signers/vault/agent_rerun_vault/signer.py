@@ -48,10 +48,27 @@ class VaultSigner(SignerBase):
         return self.sign_many([data])[0]
 
     def sign_many(self, payloads: Sequence[bytes]) -> list[bytes]:
-        """Signatures of ``payloads`` in order, each verified, in as few requests as allowed."""
+        """Signatures of ``payloads`` in order, each verified, in as few requests as allowed.
+
+        The next request is sent while this thread checks the last answer's
+        signatures, so the server's signing and our checking overlap.
+        """
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        if self._cluster is None:
+            raise SignerError(f"the signer for {self.uri} was closed; load the key again")
+        chunks = list(self._chunks(payloads))
         signatures: list[bytes] = []
-        for chunk in self._chunks(payloads):
-            signatures.extend(self._sign_chunk(chunk))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-sign") as pool:
+            pending: Future[list[bytes]] | None = None
+            for index, chunk in enumerate(chunks):
+                if pending is None:
+                    pending = pool.submit(self._request, chunk)
+                answered = pending.result()
+                pending = (pool.submit(self._request, chunks[index + 1])
+                           if index + 1 < len(chunks) else None)
+                self._check(chunk, answered)
+                signatures.extend(answered)
         return signatures
 
     def close(self) -> None:
@@ -71,13 +88,15 @@ class VaultSigner(SignerBase):
             yield payloads[start:end]
             start = end
 
-    def _sign_chunk(self, chunk: Sequence[bytes]) -> list[bytes]:
-        from cryptography.exceptions import InvalidSignature
-
-        if self._cluster is None:
-            raise SignerError(f"the signer for {self.uri} was closed; load the key again")
+    def _request(self, chunk: Sequence[bytes]) -> list[bytes]:
+        """Sign ``chunk`` in one request, or in halves when the server finds it too big."""
+        assert self._cluster is not None
+        if len(chunk) > self.batch_items:  # cut before the server refuses, once it has
+            step = self.batch_items
+            return [signature for start in range(0, len(chunk), step)
+                    for signature in self._request(chunk[start:start + step])]
         try:
-            signatures = sign_batch(self._cluster, self.key, self.version, chunk)
+            return sign_batch(self._cluster, self.key, self.version, chunk)
         except (TooComplex, TooLarge) as exc:
             if len(chunk) == 1:
                 if isinstance(exc, TooLarge):
@@ -86,10 +105,14 @@ class VaultSigner(SignerBase):
                         "than the server accepts (max_request_size, 32 MiB of request by "
                         "default)") from None
                 raise
-            # Shrink and remember it, so the rest of the batch does not hit the limit again.
-            self.batch_items = max(1, min(self.batch_items, len(chunk)) // 2)
+            # Shrink and remember it, so later chunks are cut smaller from the start.
+            self.batch_items = max(1, len(chunk) // 2)
             half = len(chunk) // 2
-            return self._sign_chunk(chunk[:half]) + self._sign_chunk(chunk[half:])
+            return self._request(chunk[:half]) + self._request(chunk[half:])
+
+    def _check(self, chunk: Sequence[bytes], signatures: Sequence[bytes]) -> None:
+        from cryptography.exceptions import InvalidSignature
+
         for payload, signature in zip(chunk, signatures, strict=True):
             try:
                 self._verifier.verify(signature, payload)
@@ -97,4 +120,3 @@ class VaultSigner(SignerBase):
                 raise SignerError(f"vault: the server returned a signature that does not "
                                   f"verify with version {self.version} of {self.key!r}; "
                                   "nothing was written") from None
-        return signatures
