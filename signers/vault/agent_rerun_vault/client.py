@@ -34,6 +34,14 @@ RENEW_MARGIN_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
+class ServerRefused(SignerError):
+    """The server answered a request with an error another node would repeat."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class TooComplex(SignerError):
     """The server refused a batch as too many items; the caller sends smaller ones."""
 
@@ -102,17 +110,19 @@ class Cluster:
             return self._with_failover(method, op, body, token=True, probe=probe)
         except _Forbidden:
             pass
-        if self.settings.auth != "token":
-            self._login()  # the token may have expired early: one fresh login, one retry
-            try:
-                return self._with_failover(method, op, body, token=True, probe=probe)
-            except _Forbidden:
-                raise SignerError(self._denied(op)) from None
-        if not self._token_is_valid():
+        # Refused: a policy that does not allow it, or a token that died early. Only
+        # the second is worth a new login (which may spend a single-use secret id).
+        if self._token_is_valid():
+            raise SignerError(self._denied(op))
+        if self.settings.auth == "token":
             raise SignerError(
                 "vault: the token is expired or invalid, and auth=token cannot log in again; "
                 "give a fresh token, or use auth=approle or auth=jwt so agent-rerun can")
-        raise SignerError(self._denied(op))
+        self._login()
+        try:
+            return self._with_failover(method, op, body, token=True, probe=probe)
+        except _Forbidden:
+            raise SignerError(self._denied(op)) from None
 
     def _denied(self, op: Operation) -> str:
         return (f"vault: permission denied on {op.path}: the token's policy must allow "
@@ -126,7 +136,7 @@ class Cluster:
             return False
         except SignerError:
             return True  # cannot tell; report the refusal of the original request
-        return True
+        return True  # lookup-self is in every token's default policy
 
     def _with_failover(self, method: str, op: Operation, body: Any, *,
                        token: bool, probe: bool = False) -> dict[str, Any]:
@@ -191,8 +201,8 @@ class Cluster:
             raise SignerError(f"vault: no such path {op.path} on {self.settings.addrs[index]}; "
                               f"is a Transit engine mounted at {mount}/? "
                               f"(bao secrets enable -path={mount} transit)")
-        raise SignerError(f"vault: {method} {op.path} failed on {self.settings.addrs[index]}: "
-                          f"HTTP {status} {errors}".rstrip())
+        raise ServerRefused(f"vault: {method} {op.path} failed on {self.settings.addrs[index]}: "
+                            f"HTTP {status} {errors}".rstrip(), errors or f"HTTP {status}")
 
     def _summary(self, op: Operation, failures: Mapping[str, _NodeFailure], rounds: int,
                  out_of_time: bool) -> str:
@@ -243,7 +253,11 @@ class Cluster:
         try:
             reply = self._with_failover("POST", Operation(path, "update"), body, token=False)
         except _Forbidden:
-            raise SignerError(f"vault: {settings.auth} login at {path} was refused") from None
+            raise SignerError(f"vault: {settings.auth} login at {path} was refused "
+                              "(permission denied)") from None
+        except ServerRefused as exc:
+            raise SignerError(_without(f"vault: {settings.auth} login at {path} was refused: "
+                                       f"{exc.reason}", body.values())) from None
         except SignerError as exc:
             raise SignerError(_without(str(exc), body.values())) from None
         auth = reply.get("auth") or {}
