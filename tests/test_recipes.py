@@ -72,7 +72,9 @@ def missing(need: str) -> str | None:
         except ImportError as exc:
             return f"keyring is not installed ({exc})"
         return keyring_support.secret_service_problem("agent-rerun-recipe-probe")
-    return None if shutil.which(need) else f"{need} not found on PATH"
+    # Looked up as the recipes will run it: with the venv's bin first on PATH.
+    search = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return None if shutil.which(need, path=search) else f"{need} not found on PATH"
 
 
 def script_for(blocks: list[Block], state: Path) -> str:
