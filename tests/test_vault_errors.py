@@ -177,3 +177,59 @@ def test_a_payload_larger_than_the_server_accepts(bao_dev: DevServer,  # noqa: F
     with load_signer(f"vault:{name}") as signer, pytest.raises(SignerError) as caught:
         signer.sign(b"x" * (33 * 1024 * 1024))
     assert "larger than the server accepts" in str(caught.value)
+
+
+def test_a_signature_that_does_not_verify_is_never_written(bao_dev: DevServer,  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    """A real server never returns a bad signature, so a loopback proxy in front of it
+    corrupts the signatures of sign answers (the only stand-in in these tests)."""
+    import base64
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    upstream = bao_dev.addr
+
+    class Corrupting(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            request = urllib.request.Request(upstream + self.path, data=body,
+                                             method=self.command,
+                                             headers={k: v for k, v in self.headers.items()
+                                                      if k.lower().startswith("x-vault")
+                                                      or k.lower() == "content-type"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    status, data = reply.status, reply.read()
+            except urllib.error.HTTPError as exc:
+                status, data = exc.code, exc.read()
+            if "/transit/sign/" in self.path and status == 200:
+                reply_json = json.loads(data)
+                for item in reply_json["data"]["batch_results"]:
+                    prefix, _, sig = item["signature"].rpartition(":")
+                    raw = bytearray(base64.b64decode(sig))
+                    raw[0] ^= 1
+                    item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+                data = json.dumps(reply_json).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Corrupting)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        name = fresh_key()
+        ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+        address = f"http://127.0.0.1:{proxy.server_address[1]}"
+        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
+        assert "does not verify with version 1" in message
+        assert not (tmp_path / "out.rr").exists()
+    finally:
+        proxy.shutdown()
