@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, CliResult, run_cli
 from samples import SAMPLE_STEP
-from vault_support import ROOT_TOKEN, DevServer, bao_dev, environ_for, ok  # noqa: F401
+from vault_support import ROOT_TOKEN, DevServer, bao_dev, environ_for, ok, require_backend  # noqa: F401
 
-pytest.importorskip("agent_rerun_vault")
+require_backend()
 
 EXIT_KEY = 3
 POLICY = REPO / "conf" / "vault-sign-only.hcl"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from samples import sample_actual, sample_step
-from vault_support import ok, start_raft_cluster
+from vault_support import ok, require_backend, start_raft_cluster
 
-pytest.importorskip("agent_rerun_vault")
+require_backend()
 
 STEPS = 2000
 

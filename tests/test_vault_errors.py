@@ -17,10 +17,11 @@ from vault_support import (  # noqa: F401
     environ_for,
     free_port,
     ok,
+    require_backend,
     start_dev_server,
 )
 
-pytest.importorskip("agent_rerun_vault")
+require_backend()
 
 EXIT_KEY = 3
 

