@@ -13,7 +13,8 @@ import textwrap
 
 from support import OUR_VECTORS
 
-FORBIDDEN = ("keyring", "pkcs11", "agent_rerun_keyring", "agent_rerun_pkcs11",
+FORBIDDEN = ("keyring", "pkcs11", "agent_rerun_keyring", "agent_rerun_pkcs11", "hvac",
+             "requests", "agent_rerun_vault",
              "agent_rerun.keyfile", "agent_rerun.sshagent")
 
 #: Runs first in the child: record every entry-point lookup, from any import path.

@@ -204,3 +204,22 @@ def test_a_batch_the_server_refuses_as_too_complex_is_split(bao_dev: DevServer, 
         signatures = signer.sign_many(payloads)  # type: ignore[attr-defined]
         assert len(signatures) == 1800
         assert signer.batch_items == 450  # type: ignore[attr-defined]
+
+
+def test_config_section_supplies_defaults_and_refuses_typos(bao_dev: DevServer,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    config = tmp_path / "config.toml"
+    config.write_text(f'[sign]\nkey = "vault:{name}"\n\n[vault]\naddr = "{bao_dev.addr}"\n'
+                      'mount = "transit"\n')
+    step = write_step(tmp_path / "step.json")
+    env = bao_dev.env(VAULT_ADDR=None, RERUN_CONFIG=str(config))
+    good = run_cli("capture", step, "-o", tmp_path / "c.rr", env=env)
+    assert good.returncode == 0, good.stderr
+    assert json.loads((tmp_path / "c.rr").read_text())["signature"]["pubkey"] == \
+        public_key_of(bao_dev, f"vault:{name}")
+    config.write_text(f'[vault]\naddr = "{bao_dev.addr}"\nmonut = "transit"\n')
+    bad = run_cli("capture", step, "-o", tmp_path / "d.rr", "--key", f"vault:{name}", env=env)
+    assert bad.returncode == EXIT_KEY
+    assert str(config) in bad.stderr and "unknown key 'monut'" in bad.stderr
