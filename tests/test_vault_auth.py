@@ -70,8 +70,13 @@ class AppRole:
         self.secret_file.write_text(secret)
         return str(secret)
 
-    def uri(self, key: str) -> str:
-        return (f"vault:{key}?auth=approle&auth-mount={self.mount}&role-id={self.role_id}"
+    def uri(self, key: str, *, role_id_file: Path | None = None) -> str:
+        if role_id_file is None:
+            role = f"role-id={self.role_id}"
+        else:
+            role_id_file.write_text(self.role_id)
+            role = f"role-id-source={role_id_file}"
+        return (f"vault:{key}?auth=approle&auth-mount={self.mount}&{role}"
                 f"&secret-id-source={self.secret_file}")
 
 
@@ -185,7 +190,7 @@ def test_a_token_expiring_mid_batch_is_renewed_by_logging_in_again(
         if variable != "VAULT_TOKEN":
             monkeypatch.setenv(variable, value)
     payloads = [b"step %d" % i for i in range(600)]
-    with load_signer(role.uri(key)) as signer:
+    with load_signer(role.uri(key, role_id_file=tmp_path / "role-id")) as signer:
         signatures = []
         for start in range(0, len(payloads), 150):
             signatures += signer.sign_many(payloads[start:start + 150])  # type: ignore[attr-defined]

@@ -26,9 +26,9 @@ from agent_rerun_vault.settings import Settings, read_secret
 #: Give up on a request after this long, whatever the nodes say.
 DEADLINE_SECONDS = 30.0
 #: Nodes that refuse connections, are sealed or lack the key (replication lag) on
-#: every try are reported after this many rounds; a node that answers "unavailable"
-#: (an election under way) is retried until the deadline.
-MISSING_ROUNDS = 3
+#: every try are reported after this many rounds (about 0.7 s); a node answering
+#: "unavailable" (an election under way) is retried until the deadline.
+MISSING_ROUNDS = 4
 #: Log in again this long before a token's lease ends.
 RENEW_MARGIN_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -238,9 +238,9 @@ class Cluster:
             self._expires_at = None
             return
         if settings.auth == "approle":
-            role_id = settings.role_id_source or read_secret("", "role id",
-                                                             env_defaults=("VAULT_ROLE_ID",),
-                                                             environ=self._environ)
+            role_id = settings.role_id or read_secret(
+                settings.role_id_source, "role id", env_defaults=("VAULT_ROLE_ID",),
+                environ=self._environ)
             secret_id = read_secret(settings.secret_id_source, "secret id",
                                     env_defaults=("VAULT_SECRET_ID",), environ=self._environ)
             body = {"role_id": role_id, "secret_id": secret_id}

@@ -19,7 +19,7 @@ DEFAULT_MOUNT = "transit"
 DEFAULT_AUTH_MOUNTS = {"approle": "approle", "jwt": "jwt", "token": ""}
 #: ``[vault]`` config keys: defaults for the URI attribute of the same name.
 CONFIG_KEYS = ("addr", "mount", "namespace", "ca", "auth", "auth_mount", "role", "role_id",
-               "token_source", "secret_id_source", "jwt_source")
+               "role_id_source", "token_source", "secret_id_source", "jwt_source")
 ENV_SOURCE = "env:"
 
 
@@ -35,6 +35,7 @@ class Settings:
     auth: str
     auth_mount: str
     role: str
+    role_id: str
     role_id_source: str
     token_source: str
     secret_id_source: str
@@ -60,8 +61,10 @@ def resolve(uri: VaultUri, environ: Mapping[str, str] | None = None) -> Settings
     if auth not in DEFAULT_AUTH_MOUNTS:
         raise SignerError("vault: [vault] auth must be one of token, approle, jwt")
     role_id = uri.role_id or section.get("role_id", "")
-    if auth == "approle" and not role_id and not env.get("VAULT_ROLE_ID"):
-        raise SignerError("vault: auth=approle needs role-id=ID in the URI or $VAULT_ROLE_ID")
+    role_id_source = uri.role_id_source or section.get("role_id_source", "")
+    if auth == "approle" and not (role_id or role_id_source or env.get("VAULT_ROLE_ID")):
+        raise SignerError("vault: auth=approle needs role-id=ID or role-id-source=FILE in the "
+                          "URI, or $VAULT_ROLE_ID")
     role = uri.role or section.get("role", "")
     if auth == "jwt" and not role:
         raise SignerError("vault: auth=jwt needs role=NAME (the JWT auth role to log in as)")
@@ -74,7 +77,8 @@ def resolve(uri: VaultUri, environ: Mapping[str, str] | None = None) -> Settings
         auth=auth,
         auth_mount=uri.auth_mount or section.get("auth_mount", "") or DEFAULT_AUTH_MOUNTS[auth],
         role=role,
-        role_id_source=role_id,
+        role_id=role_id,
+        role_id_source=role_id_source,
         token_source=uri.token_source or section.get("token_source", ""),
         secret_id_source=uri.secret_id_source or section.get("secret_id_source", ""),
         jwt_source=uri.jwt_source or section.get("jwt_source", ""),
@@ -129,7 +133,8 @@ def _config_defaults() -> dict[str, str]:
     section.refuse_unknown(CONFIG_KEYS)
     values: dict[str, str] = {}
     for key in CONFIG_KEYS:
-        path_like = key in ("ca", "token_source", "secret_id_source", "jwt_source")
+        path_like = key in ("ca", "role_id_source", "token_source", "secret_id_source",
+                           "jwt_source")
         text = section.string(key)
         if text is None:
             continue

@@ -19,7 +19,7 @@ AUTH_METHODS = ("token", "approle", "jwt")
 #: Attributes a URI may carry; none of them holds a secret.
 ATTRIBUTES = (
     "addr", "mount", "version", "namespace", "ca", "auth", "auth-mount", "role", "role-id",
-    "token-source", "secret-id-source", "jwt-source",
+    "role-id-source", "token-source", "secret-id-source", "jwt-source",
 )
 #: Attributes that would put a secret into the URI itself.
 SECRET_ATTRIBUTES = {
@@ -44,6 +44,7 @@ class VaultUri:
     auth_mount: str = ""
     role: str = ""
     role_id: str = ""
+    role_id_source: str = ""
     token_source: str = ""
     secret_id_source: str = ""
     jwt_source: str = ""
@@ -58,6 +59,7 @@ class VaultUri:
             ("version", "" if self.version is None else str(self.version)),
             ("namespace", self.namespace), ("ca", self.ca), ("auth", self.auth),
             ("auth-mount", self.auth_mount), ("role", self.role), ("role-id", self.role_id),
+            ("role-id-source", self.role_id_source),
             ("token-source", self.token_source), ("secret-id-source", self.secret_id_source),
             ("jwt-source", self.jwt_source),
         ]
@@ -102,6 +104,7 @@ def parse(uri: str) -> VaultUri:
         auth_mount=_path_part(values.get("auth-mount", ""), "auth-mount"),
         role=values.get("role", ""),
         role_id=values.get("role-id", ""),
+        role_id_source=values.get("role-id-source", ""),
         token_source=values.get("token-source", ""),
         secret_id_source=values.get("secret-id-source", ""),
         jwt_source=values.get("jwt-source", ""),
@@ -137,7 +140,9 @@ def redact(uri: str) -> str:
 
 
 def _is_name(text: str) -> bool:
-    return bool(text) and all(c.isalnum() or c in "-_." for c in text) and text.isascii()
+    """Letters, digits, ``-_.``; never ``.`` or ``..``, which would walk up the API path."""
+    return (bool(text) and text.isascii() and all(c.isalnum() or c in "-_." for c in text)
+            and set(text) != {"."})
 
 
 def _path_part(value: str, what: str) -> str:
