@@ -273,6 +273,26 @@ class RotatesKeys(Protocol):
     def rotate(self, uri: str, *, prompt: PromptFn | None = None) -> KeyInfo: ...
 
 
+@runtime_checkable
+class ReadsKeyVersions(Protocol):
+    """Optional backend capability: every live version of a key that has versions.
+
+    A rotated service key (a Transit key) signs with its latest version while
+    bundles signed by older ones must keep verifying, so a trust file needs
+    them all. :func:`key_versions` uses it.
+    """
+
+    def version_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]: ...
+
+
+def key_versions(uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
+    """Each live version of the key at ``uri``, oldest first; one entry for unversioned keys."""
+    backend = backend_for(uri)
+    if isinstance(backend, ReadsKeyVersions):
+        return list(backend.version_keys(uri, prompt=prompt))
+    return [KeyInfo(uri=display_uri(uri), public_key=public_key_of(uri, prompt=prompt))]
+
+
 def rotate_key(uri: str, *, prompt: PromptFn | None = None) -> KeyInfo:
     """Rotate the key at ``uri`` where its backend can; others fail in one line saying so."""
     backend = backend_for(uri)

@@ -172,7 +172,7 @@ def test_keygen_refuses_an_existing_name_of_any_type(bao_dev: DevServer) -> None
 def test_version_keys_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """What an allowed-signers export needs: one public key per live version."""
-    from agent_rerun_vault import backend
+    from agent_rerun.signer import key_versions
 
     name = fresh_key()
     ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
@@ -183,7 +183,7 @@ def test_version_keys_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/trim", {"min_available_version": 2})
     for variable, value in environ_for(bao_dev).items():
         monkeypatch.setenv(variable, value)
-    infos = backend.version_keys(f"vault:{name}")
+    infos = key_versions(f"vault:{name}")
     assert [i.uri.split("version=")[1] for i in infos] == ["2", "3"]
     assert len({i.public_key for i in infos}) == 2
 

@@ -71,7 +71,7 @@ class VaultBackend:
                 infos.extend(_infos(parsed, read_key(cluster, name)))
             return infos
 
-    def version_keys(self, uri: str) -> list[KeyInfo]:
+    def version_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
         """One KeyInfo per live version of the named key (for trust files), oldest first."""
         parsed = _named(uri)
         with _cluster(parsed) as cluster:
