@@ -5,8 +5,10 @@ through one narrow protocol. Backends (file, keyring, PKCS#11, third-party)
 are found by the scheme of a key URI through the ``agent_rerun.signers``
 entry-point group. Nothing here runs at import time: verify never imports a
 backend. docs/backends.md is the guide to writing one; the contract is
-:class:`Backend`, the optional :class:`RedactsUris`, ``SignerBase.checks_signatures``
-and, for configuration, :class:`agent_rerun.config.BackendSection`.
+:class:`Backend`, the optional :class:`RedactsUris`, :class:`ReadsPublicKeys`,
+:class:`RotatesKeys` and :class:`ReadsKeyVersions`, ``SignerBase.checks_signatures``
+and :class:`SignsMany` for signers and, for configuration,
+:class:`agent_rerun.config.BackendSection`.
 """
 
 from __future__ import annotations
