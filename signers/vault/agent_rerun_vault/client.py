@@ -174,7 +174,7 @@ class Cluster:
                                        raise_exception=False)
         except requests.exceptions.SSLError as exc:
             raise _NodeFailure("tls", _short_reason(exc)) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        except requests.exceptions.RequestException as exc:  # refused, reset, timed out, ...
             raise _NodeFailure("unreachable", _short_reason(exc)) from None
         finally:
             adapter.token = None
