@@ -16,6 +16,8 @@ Rows:
   capture batch (write)  what `rerun capture` does now: read step files, capture,
                          sign in chunks, write each bundle atomically
   capture one by one     the same with a sign per bundle, as before batching
+  capture, in-memory key the same batch signed by a key in this process: the floor
+                         that no signing service can beat
   cli batch              `rerun capture STEP... -o DIR --key vault:K` (start-up included)
 """
 
@@ -161,6 +163,14 @@ def main() -> None:
                 rates["cap batch"] = timed("capture batch (write)", len(paths),
                                            lambda: _capture_batch(targets_a, signer))
                 rates["cap single"] = timed("capture one by one", len(paths), one_by_one)
+            from agent_rerun.signer import InMemorySigner
+
+            out_d = tmp / "d"
+            out_d.mkdir()
+            targets_d = [(p, str(out_d / (Path(p).stem + ".rr"))) for p in paths]
+            local = InMemorySigner(bytes(32))
+            rates["floor"] = timed("capture, in-memory key", len(paths),
+                                   lambda: _capture_batch(targets_d, local))
             if not args.no_cli:
                 rerun = Path(sys.executable).with_name("rerun")
                 out_c = tmp / "c"
