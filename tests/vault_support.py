@@ -56,6 +56,17 @@ def bao_binary() -> Path | None:
     return binary if binary.is_file() and os.access(binary, os.X_OK) else None
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGKILL when the test process dies, so none outlives a run."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,7 +136,7 @@ def start_dev_server(tmp: Path, *, tls: bool = False) -> DevServer:
            "HOME": str(tmp)}
     log = (tmp / "bao.log").open("wb")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, env=env)
+                               stdin=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent)
     scheme = "https" if tls else "http"
     ca = str(tmp / "vault-ca.pem") if tls else None
     server = DevServer(f"{scheme}://127.0.0.1:{port}", process, binary, ca)
@@ -234,7 +245,8 @@ disable_mlock = true
         log = tmp / f"{name}.log"
         process = subprocess.Popen([str(binary), "server", f"-config={config}"],
                                    stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp)})
+                                   stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp)},
+                                   preexec_fn=_die_with_parent)
         nodes.append(RaftNode(name, f"http://127.0.0.1:{port}", process, log))
     cluster = RaftCluster(nodes, "")
     try:
