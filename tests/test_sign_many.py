@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from samples import sample_actual, sample_step
+from support import run_cli
 
 from agent_rerun.signer import InMemorySigner, SignerBase
 

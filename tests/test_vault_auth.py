@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO, CliResult, run_cli
 from samples import SAMPLE_STEP
+from support import REPO, CliResult, run_cli
 from vault_support import ROOT_TOKEN, DevServer, bao_dev, environ_for, ok, require_backend  # noqa: F401
 
 require_backend()

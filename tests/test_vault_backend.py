@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP, sample_actual, sample_step
+from support import run_cli
 from vault_support import DevServer, bao_dev, environ_for, ok, require_backend  # noqa: F401
 
 require_backend()

@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, run_cli
 from samples import SAMPLE_STEP
+from support import CliResult, run_cli
 from vault_support import (  # noqa: F401
     ROOT_TOKEN,
     DevServer,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
+from support import require
 
 ROOT_TOKEN = "root-token-for-tests-only"
 
@@ -32,7 +32,7 @@ def require_backend() -> None:
     """Skip (fail under CI=true) when the vault backend or the bao binary is missing."""
     import importlib.util
 
-    from conftest import in_ci
+    from support import in_ci
 
     problem = None
     if importlib.util.find_spec("agent_rerun_vault") is None:
