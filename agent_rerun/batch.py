@@ -95,12 +95,13 @@ def pairs_from_folder(folder: str | os.PathLike[str]) -> list[Pair]:
 
 def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
     """Pairs listed in a JSON Lines or two-column text manifest."""
+    from agent_rerun.inputs import LIST_LIMIT, read_input
+
     path = Path(manifest)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
-        raise InputError(f"{path}: cannot read manifest: {reason or exc}") from None
+        text = read_input(path, "manifest", limit=LIST_LIMIT).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot read manifest: not valid UTF-8") from None
     if text.startswith("\ufeff"):
         raise InputError(f"{path}: starts with a byte-order mark; save the manifest as "
                          "plain UTF-8")

@@ -143,27 +143,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         where, required = os.fspath(default_config_path()), False
     if not required and not os.path.lexists(where):
         return Config()
-    _check_usable(where)
-    try:
-        with open(where, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read config file: {exc.strerror or exc}") from None
+    # A config that exists but cannot be read (a dotfiles link into an unmounted
+    # folder, a folder, no permission) is an error, never "no config": trust fails closed.
+    from agent_rerun.inputs import LIST_LIMIT, read_input
+
+    data = read_input(where, "config file", limit=LIST_LIMIT)
     from pathlib import Path
 
     return parse_config(data, Path(where))
-
-
-def _check_usable(where: str) -> None:
-    """A config that exists but cannot be read is an error, never "no config":
-    a dotfiles link into an unmounted folder must not silently drop trust."""
-    if os.path.islink(where) and not os.path.exists(where):
-        raise InputError(f"{where}: cannot read config file: it is a dangling symbolic link "
-                         f"(to {os.readlink(where)})")
-    if os.path.isdir(where):
-        raise InputError(f"{where}: cannot read config file: it is a folder")
-    if os.path.exists(where) and not os.path.isfile(where):
-        raise InputError(f"{where}: cannot read config file: it is not a regular file")
 
 
 def parse_config(data: bytes, source: Path) -> Config:

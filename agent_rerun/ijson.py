@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
 from agent_rerun.errors import InputError, ValidationError
@@ -24,22 +23,17 @@ from agent_rerun.jsonvalue import (
 
 def load_json_file(path: str | os.PathLike[str], label: str = "") -> Any:
     """Read and parse ``path`` (``-`` is stdin) as I-JSON; raise ``InputError`` on any fault."""
-    try:
-        name = os.fspath(path)
-    except TypeError:
-        raise InputError(f"{path!r} is not a file path") from None
-    try:
-        if name == "-":
-            data = sys.stdin.buffer.read()
-            name = "<stdin>"
-        else:
-            with open(name, "rb") as handle:
-                data = handle.read()
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    except ValueError as exc:  # an embedded NUL byte, which no file name can hold
-        raise InputError(f"{name!r}: not a usable file path ({exc})") from None
-    return loads_ijson(data, name, label)
+    from agent_rerun.inputs import RECORD_LIMIT, read_input, read_stdin
+
+    what = label or "JSON file"
+    if path == "-":
+        try:
+            data = read_stdin(what, limit=RECORD_LIMIT)
+        except OSError as exc:
+            raise InputError(f"<stdin>: cannot read: {exc.strerror or exc}") from None
+        return loads_ijson(data, "<stdin>", label)
+    data = read_input(path, what, limit=RECORD_LIMIT)
+    return loads_ijson(data, os.fspath(path), label)
 
 
 def loads_ijson(data: bytes | str, name: str = "<input>", label: str = "") -> Any:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_rerun.b64 import decode_strict_or_none
 from agent_rerun.errors import SignerError, one_line
+from agent_rerun.inputs import KeyPermissionWarning as KeyPermissionWarning
 from agent_rerun.signer import InMemorySigner, KeyInfo, PromptFn
 from agent_rerun.uri import file_location_path
 
@@ -34,10 +33,6 @@ PASSPHRASE_ENV = "RERUN_KEY_PASSPHRASE"
 
 _OPENSSH_HEADER = b"-----BEGIN OPENSSH PRIVATE KEY-----"
 _PEM_HEADER = b"-----BEGIN "
-
-
-class KeyPermissionWarning(UserWarning):
-    """A private key file can be read by group or others; the message says how to fix it."""
 
 
 class FileKeySigner(InMemorySigner):
@@ -105,24 +100,15 @@ def public_key_of(uri: str, *, prompt: PromptFn | None = None) -> bytes:
 
 
 def _read_key_bytes(path: Path) -> tuple[bytes, int]:
-    try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise SignerError(f"{path}: is a directory, not a key file")
-        return path.read_bytes(), info.st_mode
-    except OSError as exc:
-        raise SignerError(f"{path}: cannot read key file: {exc.strerror or exc}") from None
+    from agent_rerun.inputs import KEY_FILE_LIMIT, read_input_with_mode
+
+    return read_input_with_mode(path, "key file", limit=KEY_FILE_LIMIT, error=SignerError)
 
 
 def _check_permissions(path: Path, mode: int) -> None:
-    if os.name == "posix" and mode & 0o077:
-        warnings.warn(
-            KeyPermissionWarning(
-                f"key file {path} is accessible by group or others "
-                f"(mode {stat.S_IMODE(mode):04o}); fix with: chmod 600 {path}"
-            ),
-            stacklevel=3,
-        )
+    from agent_rerun.inputs import warn_if_shared
+
+    warn_if_shared(path, mode, "key file")
 
 
 def _from_json(path: Path, data: bytes) -> Ed25519PrivateKey:

@@ -90,20 +90,11 @@ def revoked_keys_from(keys: Iterable[bytes | str]) -> RevocationList:
 
 def load_revocation_file(path: str | os.PathLike[str]) -> RevocationList:
     """Read a KRL or a key list; any problem raises ``InputError`` naming the file."""
+    from agent_rerun.inputs import read_input
     from agent_rerun.krl import KrlError, is_krl, parse_krl
 
     where = Path(path).expanduser()
-    if where.is_dir():
-        raise InputError(f"{where}: cannot read revocation file: it is a folder")
-    try:
-        with open(where, "rb") as handle:
-            data = handle.read(MAX_REVOCATION_FILE_BYTES + 1)
-    except OSError as exc:
-        raise InputError(
-            f"{where}: cannot read revocation file: {exc.strerror or exc}") from None
-    if len(data) > MAX_REVOCATION_FILE_BYTES:
-        raise InputError(f"{where}: revocation file is larger than "
-                         f"{MAX_REVOCATION_FILE_BYTES // (1024 * 1024)} MiB")
+    data = read_input(where, "revocation file", limit=MAX_REVOCATION_FILE_BYTES)
     if is_krl(data):
         try:
             krl = parse_krl(data)

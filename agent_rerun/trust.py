@@ -77,11 +77,12 @@ def parse_trust_file(path: str | os.PathLike[str]) -> list[TrustedKey]:
 
     Errors name ``file:line`` and the offending option or key type.
     """
+    from agent_rerun.inputs import LIST_LIMIT, read_input
+
     where = Path(path).expanduser()
+    data = read_input(where, "trust file", limit=LIST_LIMIT)
     try:
-        text = where.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read trust file: {exc.strerror or exc}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{where}: trust file is not UTF-8 text") from None
     keys: list[TrustedKey] = []

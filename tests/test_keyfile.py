@@ -288,7 +288,7 @@ def test_unparseable_files(tmp_path: Path, content: bytes, needle: str) -> None:
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(SignerError, match="cannot read key file: No such file"):
         backend.load(str(tmp_path / "absent"))
-    with pytest.raises(SignerError, match="is a directory"):
+    with pytest.raises(SignerError, match="cannot read key file: it is a folder"):
         backend.load(str(tmp_path))
 
 

@@ -115,6 +115,7 @@ def test_a_real_library_that_is_not_pkcs11() -> None:
 def test_pin_source_file_path_and_file_uri(tmp_path: Path) -> None:
     pin_file = tmp_path / "my pin+file"
     pin_file.write_text("12+34 5\n")
+    pin_file.chmod(0o600)
     assert read_pin_file(str(pin_file)) == "12+34 5"
     file_uri = "file://" + str(pin_file).replace(" ", "%20").replace("+", "%2B")
     assert resolve_pin(parse(f"pkcs11:?pin-source={file_uri}"), "t", prompt=None) == "12+34 5"
@@ -123,10 +124,11 @@ def test_pin_source_file_path_and_file_uri(tmp_path: Path) -> None:
 
 
 def test_pin_source_problems_name_the_file_not_the_pin(tmp_path: Path) -> None:
-    with pytest.raises(SignerError, match=r"cannot read pin-source .*absent"):
+    with pytest.raises(SignerError, match=r"absent: cannot read pin-source file: No such file"):
         read_pin_file(str(tmp_path / "absent"))
     empty = tmp_path / "empty"
     empty.write_text("")
+    empty.chmod(0o600)
     with pytest.raises(SignerError, match="is empty"):
         read_pin_file(str(empty))
 

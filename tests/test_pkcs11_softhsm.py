@@ -136,6 +136,7 @@ def test_capture_signs_many_bundles_in_one_session(softhsm: SoftHsm, tmp_path: P
     info = generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
     pin_file = tmp_path / "pin"
     pin_file.write_text(USER_PIN)
+    pin_file.chmod(0o600)
     signer = load_signer(f"pkcs11:token={MAIN_TOKEN};object={name}"
                          f"?module-path={softhsm.module}&pin-source={pin_file}")
     pin_file.unlink()  # every later signature must reuse the one login

@@ -236,11 +236,16 @@ def _key_file_for(fingerprint: str | None) -> str:
         candidates = sorted(folder.glob("*.pub"))
     except OSError:
         candidates = []
+    from agent_rerun.errors import InputError
+    from agent_rerun.inputs import KEY_FILE_LIMIT, read_input
+
     for pub in candidates:
         try:
-            fields = pub.read_text(encoding="utf-8", errors="replace").split()
+            # Bounded and FIFO-safe: a hint must never hang or fill the memory.
+            data = read_input(pub, "public key file", limit=KEY_FILE_LIMIT)
+            fields = data.decode("utf-8", errors="replace").split()
             blob = base64.b64decode(fields[1], validate=True)
-        except (OSError, IndexError, binascii.Error):
+        except (InputError, IndexError, binascii.Error):
             continue
         digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
         if "SHA256:" + digest == fingerprint and pub.with_suffix("").exists():

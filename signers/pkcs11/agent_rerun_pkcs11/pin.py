@@ -30,12 +30,19 @@ def pin_source_path(source: str) -> Path:
 
 
 def read_pin_file(source: str) -> str:
-    """The PIN in a ``pin-source`` file, without its final line break."""
+    """The PIN in a ``pin-source`` file, without its final line break.
+
+    Read through :func:`agent_rerun.inputs.read_input`: bounded (a PIN is short;
+    ``/dev/zero`` is refused, not read into memory), and a FIFO nobody writes
+    to times out instead of hanging. A file others can read gets the same
+    warning as a key file.
+    """
+    from agent_rerun.inputs import SECRET_LIMIT, read_input_with_mode, warn_if_shared
+
     path = pin_source_path(source)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SignerError(f"cannot read pin-source {path}: {exc.strerror or exc}") from None
+    data, mode = read_input_with_mode(path, "pin-source file", limit=SECRET_LIMIT,
+                                      error=SignerError)
+    warn_if_shared(path, mode, "pin-source file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -63,6 +70,10 @@ def resolve_pin(
     if uri.pin_source is not None:
         return read_pin_file(uri.pin_source)
     if uri.pin_value is not None:
+        if not uri.pin_value:
+            # Never send an empty PIN: each wrong try may count toward locking the token.
+            raise SignerError("pkcs11 URI: pin-value is empty; give the PIN (or use "
+                              "pin-source=FILE), nothing was sent to the token")
         return uri.pin_value
     if env.get(ENV_PIN):
         return env[ENV_PIN]
