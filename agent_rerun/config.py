@@ -191,9 +191,14 @@ def backend_section(scheme: str) -> BackendSection | None:
 
     Reads the file the CLI would (``$RERUN_CONFIG`` or the default location),
     so a backend's settings apply to library use as well; None when there is
-    no such section or no config.
+    no such section or no config. A backend reads its section while a key is
+    being loaded or made, so an unusable config file is a ``SignerError`` here
+    (exit 3), as the CLI's ``[sign] key`` lookup makes it.
     """
-    return load_config().backend_section(scheme)
+    try:
+        return load_config().backend_section(scheme)
+    except InputError as exc:
+        raise SignerError(str(exc)) from None
 
 
 def _toml_module(source: Path) -> Any:

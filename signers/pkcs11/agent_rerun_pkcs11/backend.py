@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pkcs11  # noqa: F401
 
 from agent_rerun.signer import KeyInfo, PromptFn
-from agent_rerun_pkcs11.keygen import generate_on_token
+from agent_rerun_pkcs11.keygen import generate_on_token, orphan_hint
 from agent_rerun_pkcs11.keys import find_keys
 from agent_rerun_pkcs11.pin import PinUnavailable
 from agent_rerun_pkcs11.session import OpenToken, open_library, open_token
@@ -33,8 +33,11 @@ class Pkcs11Backend:
     def generate(
         self, uri: str, *, force: bool = False, prompt: PromptFn | None = None
     ) -> KeyInfo:
-        """Generate on the token; ``force`` is ignored because token keys are never replaced."""
-        return generate_on_token(parse(uri), prompt=prompt)
+        """Generate on the token; ``force`` removes only an orphaned public-key object.
+
+        Token keys are never replaced; see :mod:`agent_rerun_pkcs11.keygen`.
+        """
+        return generate_on_token(parse(uri), force=force, prompt=prompt)
 
     def list_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
         return list_token_keys(parse(uri), prompt=prompt)
@@ -59,6 +62,8 @@ def list_token_keys(
     Logging in shows private keys too; it happens only when the URI selects a
     single token, so one PIN is never tried on several tokens. Without a
     login (several tokens, or no PIN available) public key objects are listed.
+    After a login, a public key without its private key is listed as an orphan
+    (left by an interrupted keygen) with the command that removes it.
     """
     lib, _ = open_library(uri, environ)
     tokens = [t for t in initialised_tokens(lib) if matches(lib, t, uri)]
@@ -67,21 +72,23 @@ def list_token_keys(
         single = token_uri(token, uri).replace(
             pin_value=uri.pin_value, object=uri.object, id=uri.id, type=uri.type
         )
-        opened = _open_for_listing(single, prompt, environ, login=len(tokens) == 1)
+        opened, sees_private = _open_for_listing(single, prompt, environ,
+                                                 login=len(tokens) == 1)
         try:
             base = token_uri(token, uri)
             for key in find_keys(opened.session, single, token.label):
                 kind = "can sign" if key.can_sign else (
                     "public key object" if key.private is None else "NOT allowed to sign"
                 )
-                infos.append(
-                    KeyInfo(
-                        uri=key.uri(base).format(pin="drop"),
-                        public_key=key.public_key,
-                        description=f"token {token.label!r}: Ed25519 key {key.label!r} "
-                        f"id {key.id.hex() or '-'} ({kind})",
-                    )
-                )
+                key_uri = key.uri(base).format(pin="drop")
+                description = (f"token {token.label!r}: Ed25519 key {key.label!r} "
+                               f"id {key.id.hex() or '-'} ({kind})")
+                orphan = ""
+                if key.private is None and sees_private and uri.type != "public":
+                    orphan = ("orphaned public-key object: its private key is not on the "
+                              f"token (an interrupted keygen leaves one); {orphan_hint(key_uri)}")
+                infos.append(KeyInfo(uri=key_uri, public_key=key.public_key,
+                                     description=description, unusable=orphan))
         finally:
             opened.close()
     return infos
@@ -121,13 +128,17 @@ def _open_for_listing(
     environ: Mapping[str, str] | None,
     *,
     login: bool,
-) -> OpenToken:
+) -> tuple[OpenToken, bool]:
+    """The session, and whether it sees private objects (so a lone public key is an orphan)."""
+    from pkcs11 import TokenFlag
+
     if login:
         try:
-            return open_token(uri, prompt=prompt, action="listing keys", environ=environ)
+            return open_token(uri, prompt=prompt, action="listing keys", environ=environ), True
         except PinUnavailable:
             pass  # public objects are still worth listing
-    return open_token(uri, prompt=None, login=False, action="listing keys", environ=environ)
+    opened = open_token(uri, prompt=None, login=False, action="listing keys", environ=environ)
+    return opened, not opened.token.flags & TokenFlag.LOGIN_REQUIRED
 
 
 backend = Pkcs11Backend()
