@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import OUR_VECTORS, run_cli
+from conftest import OUR_VECTORS, CliResult, run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
 from agent_rerun import inputs
@@ -45,10 +45,10 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def one_line(done: object, code: int, *says: str) -> str:
-    returncode = getattr(done, "returncode")
-    stderr: str = getattr(done, "stderr")
-    assert returncode == code, (returncode, stderr)
+def one_line(done: CliResult, code: int, *says: str) -> str:
+    """Exit ``code``, one ``rerun:`` line on stderr saying each of ``says``, no traceback."""
+    stderr = done.stderr
+    assert done.returncode == code, (done.returncode, stderr)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rerun: "), stderr
     assert "Traceback" not in stderr
@@ -182,7 +182,7 @@ def test_the_idle_timeout_comes_from_the_environment(
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     started = time.monotonic()
-    with pytest.raises(InputError, match="nothing was written to it for 0.2 seconds"):
+    with pytest.raises(InputError, match=r"nothing was written to it for 0\.2 seconds"):
         read_input(fifo, "thing", limit=10)
     assert time.monotonic() - started < 5
     for bad in ("0", "-1", "soon", "nan"):
