@@ -285,7 +285,8 @@ def test_orphaned_public_key_is_listed_named_by_keygen_and_removed_by_force(
 
     capture = rerun("capture", str(workdir / "step.json"), "-o", str(workdir / "x.rr"),
                     "--key", uri, env=env, cwd=workdir)
-    assert capture.returncode == EXIT_KEY and not (workdir / "x.rr").exists()
+    assert_one_line_error(capture, EXIT_KEY, "only an orphaned public-key object does")
+    assert "--force" in capture.stderr and not (workdir / "x.rr").exists()
 
     forced = rerun("keygen", uri, "--force", env=env, cwd=workdir)
     assert forced.returncode == 0, forced.stderr

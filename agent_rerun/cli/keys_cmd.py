@@ -25,7 +25,9 @@ def _print_key(uri: str, public_key: bytes, description: str = "") -> None:
 
 @click.command("keygen")
 @click.argument("uri")
-@click.option("--force", is_flag=True, help="Replace an existing key (written in full first).")
+@click.option("--force", is_flag=True,
+              help="Replace an existing key file (written in full first); on a PKCS#11 "
+              "token, remove only an orphaned public-key object (never a private key).")
 @reports_errors
 def keygen_command(uri: str, force: bool) -> None:
     """Create a new Ed25519 key at URI and print its public key.

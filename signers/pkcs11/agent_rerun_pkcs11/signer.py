@@ -119,10 +119,20 @@ def open_signer(
 
 
 def _one_key(opened: OpenToken, uri: Pkcs11Uri) -> TokenKey:
-    keys = [k for k in find_keys(opened.session, uri, opened.label) if k.private is not None]
+    found = find_keys(opened.session, uri, opened.label)
+    keys = [k for k in found if k.private is not None]
     base = token_uri(opened.token, uri)
     if not keys:
         wanted = _key_selector(uri)
+        orphans = [k for k in found if k.private is None]
+        if len(orphans) == 1 and uri.type != "public":
+            from agent_rerun_pkcs11.keygen import orphan_hint
+
+            raise SignerError(
+                f"no Ed25519 private key on token {opened.label!r} matches {wanted}: only an "
+                "orphaned public-key object does (an interrupted keygen leaves one); to "
+                f"replace it, {orphan_hint(orphans[0].uri(base).format(pin='drop'))}"
+            )
         raise SignerError(
             f"no Ed25519 private key on token {opened.label!r} matches {wanted}; "
             f"see: rerun keys list '{base.format(pin='drop')}'"
