@@ -46,6 +46,8 @@ DEFAULT_IDLE_TIMEOUT = 30.0
 TIMEOUT_ENV = "RERUN_INPUT_TIMEOUT"
 
 _CHUNK = 64 * KIB
+#: Windows has no O_NONBLOCK (nor os.set_blocking for files before 3.12): plain opens there.
+_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 
 
 class KeyPermissionWarning(UserWarning):
@@ -80,8 +82,8 @@ def read_input_with_mode(
     except TypeError:
         raise error(f"{path!r} is not a file path") from None
     try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(name, os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0)
+                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise error(f"{name}: cannot read {what}: {_open_failure(name, exc)}") from None
     except ValueError as exc:  # an embedded NUL byte, which no file name can hold
@@ -158,7 +160,8 @@ def _open_failure(name: str, exc: OSError) -> str:
 
 
 def _read_regular(fd: int, limit: int) -> bytes:
-    os.set_blocking(fd, True)
+    if _NONBLOCK:
+        os.set_blocking(fd, True)
     chunks = []
     left = limit + 1
     while left > 0:
@@ -180,9 +183,8 @@ def _read_stream(fd: int, name: str, what: str, limit: int, error: type[RerunErr
     import select
 
     timeout = idle_timeout()
-    if not hasattr(select, "poll"):  # no poll (Windows): read plainly, still bounded
-        os.set_blocking(fd, True)
-        return os.read(fd, limit + 1)
+    if not hasattr(select, "poll") or not _NONBLOCK:  # Windows: read plainly, still bounded
+        return _read_regular(fd, limit)
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLPRI)
     data = bytearray()

@@ -136,10 +136,14 @@ def _by_name(name: str) -> str:
 
 
 def _from_p11kit_registration(path: Path) -> str | None:
+    from agent_rerun.inputs import LIST_LIMIT, read_input
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        data = read_input(path, "p11-kit module registration", limit=LIST_LIMIT,
+                          error=SignerError)
+    except SignerError:
         return None
+    lines = data.decode("utf-8", errors="replace").splitlines()
     for line in lines:
         key, _, value = line.partition(":")
         if key.strip() == "module" and value.strip():
