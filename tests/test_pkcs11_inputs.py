@@ -98,6 +98,27 @@ def rerun_cmd() -> str:
     return f"'{sys.executable}' -m agent_rerun"
 
 
+# ------------------------------------------------------------------ item 4
+
+
+def test_an_unusable_config_while_a_token_key_is_loaded_exits_3(
+    softhsm: SoftHsm, workdir: Path
+) -> None:
+    """The module comes from the config's [pkcs11] section when the URI names none: a
+    config that cannot be read is then a key error (exit 3), as for [sign] key."""
+    config = workdir / "config.toml"
+    config.symlink_to(workdir / "unmounted" / "config.toml")
+    key = f"pkcs11:token={MAIN_TOKEN};object=any?pin-source={softhsm.pin_file}"
+    env = softhsm.env(RERUN_CONFIG=str(config))
+    for args in (["keygen", key], ["pubkey", key], ["keys", "list", key],
+                 ["capture", str(workdir / "step.json"), "-o", str(workdir / "x.rr"),
+                  "--key", key]):
+        done = rerun(*args, env=env, cwd=workdir)
+        assert_one_line_error(done, EXIT_KEY, f"{config}: cannot read config file: it is a "
+                              "dangling symbolic link")
+    assert not (workdir / "x.rr").exists()
+
+
 # ------------------------------------------------------------------ item 10
 
 
