@@ -129,6 +129,43 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
             os.environ["SOFTHSM2_CONF"] = saved
 
 
+@pytest.fixture(name="session")
+def token_session(softhsm: SoftHsm) -> Iterator[Any]:
+    """A logged-in raw python-pkcs11 session on the main token, to set up and inspect objects."""
+    import pkcs11
+
+    token = pkcs11.lib(softhsm.module).get_token(token_label=MAIN_TOKEN)
+    try:
+        opened = token.open(rw=True, user_pin=USER_PIN)
+    except pkcs11.exceptions.UserAlreadyLoggedIn:
+        opened = token.open(rw=True)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(name="workdir")
+def sample_workdir(tmp_path: Path) -> Path:
+    """A folder holding the sample ``step.json`` and its ``actual.json``."""
+    import json
+
+    from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+
+    (tmp_path / "step.json").write_text(json.dumps(SAMPLE_STEP))
+    (tmp_path / "actual.json").write_text(json.dumps(SAMPLE_ACTUAL))
+    return tmp_path
+
+
+def key_field(stdout: str, name: str) -> str:
+    """The value of ``name:`` in the CLI's key printout (``key:``, ``public key:``, ...)."""
+    for line in stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == name:
+            return value.strip()
+    raise AssertionError(f"no {name!r} in {stdout!r}")
+
+
 def rerun(
     *args: str, env: dict[str, str], cwd: Path, preamble: str = ""
 ) -> subprocess.CompletedProcess[str]:

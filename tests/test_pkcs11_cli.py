@@ -21,16 +21,19 @@ from pkcs11_fixtures import (
     SoftHsm,
     assert_one_line_error,
     import_or_skip,
+    key_field,
     rerun,
+    sample_workdir,
     softhsm,
 )
-from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+from samples import SAMPLE_STEP
 
 from agent_rerun.pubkey import fingerprint
 
 import_or_skip("agent_rerun_pkcs11")
 
-__all__ = ["softhsm"]  # the imported fixture is used by name
+__all__ = ["sample_workdir", "softhsm"]  # the imported fixtures are used by name
+field = key_field
 
 pytestmark = pytest.mark.pkcs11
 
@@ -39,22 +42,6 @@ EXIT_KEY = 3
 
 def label() -> str:
     return f"cli-{uuid.uuid4().hex[:10]}"
-
-
-def field(stdout: str, name: str) -> str:
-    """The value of ``name:`` in the CLI's key printout."""
-    for line in stdout.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    raise AssertionError(f"no {name!r} in {stdout!r}")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "step.json").write_text(json.dumps(SAMPLE_STEP))
-    (tmp_path / "actual.json").write_text(json.dumps(SAMPLE_ACTUAL))
-    return tmp_path
 
 
 def verify_without_pkcs11(workdir: Path, bundle: Path, pubkey_b64: str) -> None:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,12 @@ from pkcs11_fixtures import (
     SoftHsm,
     assert_one_line_error,
     import_or_skip,
+    key_field,
     rerun,
+    sample_workdir,
     softhsm,
+    token_session,
 )
-from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import generate_key
@@ -44,7 +45,8 @@ pkcs11 = import_or_skip("pkcs11")
 from agent_rerun_pkcs11 import keygen  # noqa: E402
 from pkcs11 import Attribute, ObjectClass  # noqa: E402
 
-__all__ = ["softhsm"]  # the imported fixture is used by name
+__all__ = ["sample_workdir", "softhsm", "token_session"]  # fixtures used by name
+field = key_field
 
 pytestmark = pytest.mark.pkcs11
 
@@ -55,33 +57,13 @@ def label() -> str:
     return f"in-{uuid.uuid4().hex[:10]}"
 
 
-def field(stdout: str, name: str) -> str:
-    for line in stdout.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    raise AssertionError(f"no {name!r} in {stdout!r}")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    (tmp_path / "step.json").write_text(json.dumps(SAMPLE_STEP))
-    (tmp_path / "actual.json").write_text(json.dumps(SAMPLE_ACTUAL))
-    return tmp_path
-
-
-@pytest.fixture
-def session(softhsm: SoftHsm) -> Iterator[Any]:
-    """A logged-in python-pkcs11 session on the main token, to set up and inspect objects."""
-    token = pkcs11.lib(softhsm.module).get_token(token_label=MAIN_TOKEN)
-    try:
-        opened = token.open(rw=True, user_pin=USER_PIN)
-    except pkcs11.exceptions.UserAlreadyLoggedIn:
-        opened = token.open(rw=True)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def make_key(softhsm: SoftHsm, workdir: Path) -> tuple[str, str]:
+    """A new key on the main token, made by ``rerun keygen``: its label and the printout."""
+    name = label()
+    made = rerun("keygen", softhsm.uri(f"token={MAIN_TOKEN};object={name}"),
+                 env=softhsm.env(), cwd=workdir)
+    assert made.returncode == 0, made.stderr
+    return name, made.stdout
 
 
 def objects_labelled(session: Any, name: str) -> list[Any]:
@@ -155,9 +137,7 @@ def test_semicolon_in_the_query_shows_no_secret_in_any_command(
 
 
 def test_pin_source_dev_zero_is_refused_with_one_line(softhsm: SoftHsm, workdir: Path) -> None:
-    name = label()
-    assert rerun("keygen", softhsm.uri(f"token={MAIN_TOKEN};object={name}"),
-                 env=softhsm.env(), cwd=workdir).returncode == 0
+    name, _ = make_key(softhsm, workdir)
     key = (f"pkcs11:token={MAIN_TOKEN};object={name}"
            f"?module-path={softhsm.module}&pin-source=/dev/zero")
     done = rerun("capture", str(workdir / "step.json"), "-o", str(workdir / "x.rr"),
@@ -186,16 +166,13 @@ def test_pin_source_fifo_nobody_writes_times_out(softhsm: SoftHsm, workdir: Path
 def test_pin_source_from_process_substitution_is_read_as_a_stream(
     softhsm: SoftHsm, workdir: Path
 ) -> None:
-    name = label()
-    made = rerun("keygen", softhsm.uri(f"token={MAIN_TOKEN};object={name}"),
-                 env=softhsm.env(), cwd=workdir)
-    assert made.returncode == 0, made.stderr
+    name, made = make_key(softhsm, workdir)
     key = f"pkcs11:token={MAIN_TOKEN};object={name}?module-path={softhsm.module}&pin-source="
     done = bash(f"{rerun_cmd()} capture step.json -o s.rr --key \"{key}\"<(sleep 0.5; "
                 f"cat '{softhsm.pin_file}')", softhsm.env(), workdir)
     assert done.returncode == 0, done.stderr
     bundle = json.loads((workdir / "s.rr").read_bytes())
-    assert bundle["signature"]["pubkey"] == field(made.stdout, "public key")
+    assert bundle["signature"]["pubkey"] == field(made, "public key")
 
 
 # ------------------------------------------------------------------ item 12
@@ -223,9 +200,7 @@ def test_empty_pin_file_is_refused(softhsm: SoftHsm, workdir: Path) -> None:
 def test_pin_file_others_can_read_warns_like_a_key_file(
     softhsm: SoftHsm, workdir: Path
 ) -> None:
-    name = label()
-    assert rerun("keygen", softhsm.uri(f"token={MAIN_TOKEN};object={name}"),
-                 env=softhsm.env(), cwd=workdir).returncode == 0
+    name, _ = make_key(softhsm, workdir)
     pin = workdir / "shared.pin"
     pin.write_text(USER_PIN + "\n")
     pin.chmod(0o644)
@@ -249,18 +224,15 @@ def test_pin_file_others_can_read_warns_like_a_key_file(
 def test_pubkey_needs_no_pin_when_the_public_object_is_visible(
     softhsm: SoftHsm, workdir: Path
 ) -> None:
-    name = label()
-    made = rerun("keygen", softhsm.uri(f"token={MAIN_TOKEN};object={name}"),
-                 env=softhsm.env(), cwd=workdir)
-    assert made.returncode == 0, made.stderr
+    name, made = make_key(softhsm, workdir)
     no_pin = softhsm.uri(f"token={MAIN_TOKEN};object={name}", pin=False)
     # No pin-source, no RERUN_PKCS11_PIN, no terminal: a login could not even be tried.
     done = rerun("pubkey", no_pin, "--format", "base64", env=softhsm.env(), cwd=workdir)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == field(made.stdout, "public key")
+    assert done.stdout.strip() == field(made, "public key")
     text = rerun("pubkey", no_pin, env=softhsm.env(), cwd=workdir)
     assert text.returncode == 0, text.stderr
-    assert field(text.stdout, "fingerprint") == field(made.stdout, "fingerprint")
+    assert field(text.stdout, "fingerprint") == field(made, "fingerprint")
 
 
 # ------------------------------------------------------------------ item 14
@@ -272,16 +244,13 @@ def make_orphan(session: Any, softhsm: SoftHsm, workdir: Path) -> tuple[str, str
     That is the state a keygen killed between the token's two object writes
     leaves (seen once in 25 kills); returns the label and the public key.
     """
-    name = label()
-    made = rerun("keygen", softhsm.uri(f"token={MAIN_TOKEN};object={name}"),
-                 env=softhsm.env(), cwd=workdir)
-    assert made.returncode == 0, made.stderr
+    name, made = make_key(softhsm, workdir)
     for obj in session.get_objects({Attribute.LABEL: name,
                                     Attribute.CLASS: ObjectClass.PRIVATE_KEY}):
         obj.destroy()
     remaining = objects_labelled(session, name)
     assert [o[Attribute.CLASS] for o in remaining] == [ObjectClass.PUBLIC_KEY]
-    return name, field(made.stdout, "public key")
+    return name, field(made, "public key")
 
 
 def test_orphaned_public_key_is_listed_named_by_keygen_and_removed_by_force(
@@ -323,15 +292,13 @@ def test_orphaned_public_key_is_listed_named_by_keygen_and_removed_by_force(
 
 def test_force_never_removes_a_real_private_key(softhsm: SoftHsm, session: Any,
                                                 workdir: Path) -> None:
-    name = label()
+    name, made = make_key(softhsm, workdir)
     uri = softhsm.uri(f"token={MAIN_TOKEN};object={name}")
-    made = rerun("keygen", uri, env=softhsm.env(), cwd=workdir)
-    assert made.returncode == 0, made.stderr
     again = rerun("keygen", uri, "--force", env=softhsm.env(), cwd=workdir)
     assert_one_line_error(again, EXIT_KEY, "already holds an object with label")
     assert len(objects_labelled(session, name)) == 2
     shown = rerun("pubkey", uri, "--format", "base64", env=softhsm.env(), cwd=workdir)
-    assert shown.stdout.strip() == field(made.stdout, "public key")
+    assert shown.stdout.strip() == field(made, "public key")
 
 
 def test_a_keygen_failing_between_the_two_objects_leaves_nothing(

@@ -8,7 +8,6 @@ pure-software verifier; the error cases are produced by the real module
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from pkcs11_fixtures import (
     SoftHsm,
     import_or_skip,
     softhsm,
+    token_session,
 )
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
@@ -39,28 +39,13 @@ from agent_rerun_pkcs11.keys import (  # noqa: E402
 from agent_rerun_pkcs11.uri import parse  # noqa: E402
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass  # noqa: E402
 
-__all__ = ["softhsm"]  # the imported fixture is used by name
+__all__ = ["softhsm", "token_session"]  # the imported fixtures are used by name
 
 pytestmark = pytest.mark.pkcs11
 
 
 def label() -> str:
     return f"k-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def session(softhsm: SoftHsm) -> Iterator[Any]:
-    """A raw python-pkcs11 session on the main token, for setting up and inspecting."""
-    lib = pkcs11.lib(softhsm.module)
-    token = lib.get_token(token_label=MAIN_TOKEN)
-    try:
-        opened = token.open(rw=True, user_pin=USER_PIN)
-    except pkcs11.exceptions.UserAlreadyLoggedIn:
-        opened = token.open(rw=True)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def raw_keypair(session: Any, name: str, key_id: bytes, *, sign: bool = True,
