@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require, run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+from support import require, run_cli
 
 EXIT_FAILED = 1
 EXIT_KEY = 3

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import OUR_VECTORS, CliResult, run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+from support import OUR_VECTORS, CliResult, run_cli
 
 # Nothing from agent_rerun.inputs: these runs must work (and fail) on a tree without it.
 TIMEOUT_ENV = "RERUN_INPUT_TIMEOUT"
