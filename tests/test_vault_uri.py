@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from vault_support import require_backend
 
@@ -55,3 +58,20 @@ def test_redaction_never_shows_unknown_values() -> None:
     for secret in ("abcd1234", "zzz999", "p4ss"):
         assert secret not in shown
     assert redact("vault:%ZZsecret?") .startswith("vault:")
+
+
+def test_secret_files_are_bounded_and_a_silent_fifo_times_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 item 11 for this backend's token/role/JWT files (docs/inputs.md)."""
+    from agent_rerun_vault.settings import read_secret
+
+    with pytest.raises(SignerError, match="/dev/zero: vault token file is larger than 64 KiB"):
+        read_secret("/dev/zero", "token")
+    fifo = tmp_path / "token.fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("RERUN_INPUT_TIMEOUT", "0.2")
+    with pytest.raises(SignerError, match=r"token\.fifo: cannot read vault token file: nothing"):
+        read_secret(str(fifo), "token")
+    (tmp_path / "token").write_text("s.abc\n")
+    assert read_secret(str(tmp_path / "token"), "token") == "s.abc"

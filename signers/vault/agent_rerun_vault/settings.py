@@ -114,11 +114,14 @@ def read_secret(source: str, what: str, *, env_defaults: tuple[str, ...] = (),
 
 
 def _read_file(path: Path, what: str) -> str:
+    """A secret from a file: bounded, and a FIFO nobody writes times out (docs/inputs.md)."""
+    from agent_rerun.inputs import SECRET_LIMIT, read_input
+
+    data = read_input(path, f"vault {what} file", limit=SECRET_LIMIT, error=SignerError)
     try:
-        value = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise SignerError(f"vault: cannot read the {what} from {path}: {reason}") from None
+        value = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SignerError(f"vault: cannot read the {what} from {path}: not UTF-8 text") from None
     if not value:
         raise SignerError(f"vault: {path} holds no {what}")
     return value
