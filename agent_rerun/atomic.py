@@ -1,17 +1,75 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a part.
+"""Writing outputs without destroying what they point at (see docs/outputs.md).
 
-Bundles and keys are written to a temporary file in the destination folder,
-flushed to disk, then renamed over (or hard-linked to, when replacing is not
-allowed) the final name. A crash at any point leaves at most a stray temporary
-file, never a truncated bundle or a lost key.
+A regular file is replaced atomically: a reader sees the old file or the
+complete new one, never a part. The new content goes into an unnamed file in
+the destination folder (``O_TMPFILE``), is flushed to disk, and only then gets
+a name, so a kill at any moment leaves nothing behind, not even a complete
+private key nobody knows about. Where the platform or file system has no
+unnamed files, a named temporary ``.NAME.rerun-tmp-XXXXXXXXXXXX`` is used; each
+is locked while its writer lives, and the next write into that folder removes
+the ones whose writer died, with a warning.
+
+Anything else a user can name as an output keeps its type: character devices,
+FIFOs and sockets (``/dev/null``, ``/dev/stdout``, ``/dev/fd/N``, a named pipe)
+are written to directly, since renaming over them would replace the device or
+pipe with a regular file. A symbolic link means its target: the target is
+written (atomically, when it is a regular file) and the link stays; a link to
+nothing is refused, as ``cp`` refuses to write through a dangling link.
+
+Every ``OSError`` raised here carries the path the caller asked for, never a
+temporary name and never ``None``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
-import tempfile
-from pathlib import Path
+import re
+import secrets
+import socket
+import stat
+import warnings
+
+#: Marks our named temporaries; only names matching :data:`_TEMP_NAME` are ever removed.
+TEMP_MARK = ".rerun-tmp-"
+_TEMP_NAME = re.compile(r"\..+" + re.escape(TEMP_MARK) + r"[0-9a-f]{12}\Z", re.DOTALL)
+
+#: ``/dev/stdout`` and friends name a file descriptor this process already holds.
+_FD_PATH = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)\Z")
+_STD_PATHS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+#: Folders already cleaned of stale temporaries by this process (once is enough).
+_cleaned: set[str] = set()
+
+
+def write_output(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+    """Write a bundle (or any public output) to ``path``, keeping what ``path`` is.
+
+    A new or regular file is written atomically with :func:`write_atomic`; an
+    existing file keeps its permission bits (``mode`` is for new files). A
+    character device, FIFO, socket or ``/dev/fd/N`` is written to directly. A
+    folder or block device is refused: writing a bundle over a disk is never
+    what was meant.
+    """
+    shown = os.fspath(path)
+    fd = _named_fd(shown)
+    if fd is not None:
+        _write_all_fd(fd, data, shown)
+        return
+    target = _follow(shown)
+    info = _lstat(target)
+    if info is None or stat.S_ISREG(info.st_mode):
+        write_atomic(target, data, mode=mode, keep_mode=True, shown=shown)
+    elif stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode):
+        _write_stream(target, data, shown)
+    elif stat.S_ISSOCK(info.st_mode):
+        _write_socket(target, data, shown)
+    elif stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", shown)
+    else:
+        raise OSError(errno.EINVAL, f"is a {_kind(info.st_mode)}; not writing to it", shown)
 
 
 def write_atomic(
@@ -20,44 +78,248 @@ def write_atomic(
     *,
     mode: int = 0o644,
     replace: bool = True,
+    keep_mode: bool = False,
+    shown: str | None = None,
 ) -> None:
-    """Write ``data`` to ``path`` atomically with permission bits ``mode``.
+    """Write ``data`` to the regular file ``path`` atomically with permission bits ``mode``.
 
-    ``mode`` is applied with fchmod, so the umask cannot widen or narrow it.
-    With ``replace=False`` an existing ``path`` raises ``FileExistsError`` and
-    is left untouched (the new file is linked into place, which fails rather
-    than overwrites).
+    ``mode`` is applied with fchmod, so the umask cannot widen or narrow it;
+    ``keep_mode`` keeps the bits of a file being replaced instead. With
+    ``replace=False`` an existing ``path`` (even a dangling link) raises
+    ``FileExistsError`` and is left untouched: the new file is linked into
+    place, which fails rather than overwrites. A symbolic link is followed and
+    its target replaced; anything that is not a regular file is refused, so
+    keys only ever land in regular files. ``shown`` is the name errors carry
+    (default ``path``).
     """
-    target = Path(path)
-    folder = target.parent
+    shown = os.fspath(path) if shown is None else shown
+    if not replace and os.path.lexists(path):
+        raise FileExistsError(errno.EEXIST, "already exists", shown)
+    target = _follow(os.fspath(path), shown)
+    info = _lstat(target)
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, f"is a {_kind(info.st_mode)}, not a regular file; "
+                      "not replacing it", shown)
+    if keep_mode and info is not None:
+        mode = stat.S_IMODE(info.st_mode)
+    folder, name = os.path.split(target)
+    folder = folder or "."
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:  # name the file the user asked for, not our temporary one
-        raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            if replace:
-                os.replace(tmp_name, target)
-            else:
-                os.link(tmp_name, target)
-                os.unlink(tmp_name)
-        except FileExistsError:
-            raise
-        except OSError as exc:  # name the file the user asked for, not the temporary one
-            raise OSError(exc.errno, exc.strerror, os.fspath(target)) from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+        remove_stale_temporaries(folder)
+        _write_new(folder, name, target, data, mode, replace)
+    except OSError as exc:  # name the file the user asked for, not a temporary one
+        raise type(exc)(exc.errno, exc.strerror or str(exc), shown) from None
     _fsync_dir(folder)
 
 
-def _fsync_dir(folder: Path) -> None:
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[str]:
+    """Remove our named temporaries in ``folder`` whose writer is gone; warn for each.
+
+    A writer holds an exclusive ``flock`` on its temporary for as long as it
+    lives, so a temporary we can lock was left by a killed process. Runs once
+    per folder per process. Returns the paths removed.
+    """
+    key = os.path.realpath(folder)
+    if key in _cleaned:
+        return []
+    _cleaned.add(key)
+    removed = []
+    try:
+        entries = [entry.name for entry in os.scandir(folder) if _TEMP_NAME.match(entry.name)]
+    except OSError:
+        return []  # the write that follows reports an unusable folder
+    for name in entries:
+        candidate = os.path.join(folder, name)
+        if _remove_if_abandoned(candidate):
+            removed.append(candidate)
+            warnings.warn(f"{candidate}: removed a temporary file left by an interrupted "
+                          "rerun run", UserWarning, stacklevel=2)
+    return removed
+
+
+def _remove_if_abandoned(candidate: str) -> bool:
+    try:
+        fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a live writer holds it
+        # The name must still be this file (not renamed into place meanwhile).
+        if os.stat(candidate, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
+            return False
+        os.unlink(candidate)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _write_new(folder: str, name: str, target: str, data: bytes, mode: int,
+               replace: bool) -> None:
+    """Write the new file in full, durably, then give it its name."""
+    fd = _open_unnamed(folder)
+    named: str | None = None
+    try:
+        if fd is None:
+            fd, named = _open_named(folder, name)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # marks it live for remove_stale_temporaries
+        os.fchmod(fd, mode)
+        _write_all(fd, data)
+        os.fsync(fd)
+        if named is None and not replace:
+            _link_fd(fd, folder, name)  # EEXIST rather than overwrite
+            return
+        if named is None:  # a name only for the instant of the rename
+            named = _link_named(fd, folder, name)
+        if replace:
+            os.replace(named, target)
+        else:
+            os.link(named, target)
+            os.unlink(named)
+        named = None
+    finally:
+        if named is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(named)
+        if fd is not None:
+            os.close(fd)
+
+
+def _open_unnamed(folder: str) -> int | None:
+    """An unnamed file in ``folder``, or None where the platform or file system has none."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return None
+        raise
+
+
+def _temp_path(folder: str, name: str) -> str:
+    return os.path.join(folder, f".{name}{TEMP_MARK}{secrets.token_hex(6)}")
+
+
+def _open_named(folder: str, name: str) -> tuple[int, str]:
+    while True:
+        path = _temp_path(folder, name)
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:
+            continue
+
+
+def _link_named(fd: int, folder: str, name: str) -> str:
+    while True:
+        path = _temp_path(folder, name)
+        try:
+            _link_fd(fd, folder, os.path.basename(path))
+            return path
+        except FileExistsError:
+            continue
+
+
+def _link_fd(fd: int, folder: str, name: str) -> None:
+    """Give the unnamed file ``fd`` the name ``folder/name`` (linkat, following
+    /proc/self/fd/N; a dst_dir_fd makes os.link use linkat rather than link)."""
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    finally:
+        os.close(dir_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_all_fd(fd: int, data: bytes, shown: str) -> None:
+    try:
+        _write_all(fd, data)
+    except BrokenPipeError:
+        if fd == 1:  # /dev/stdout is stdout: its closed reader ends the run quietly
+            raise
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe (the reader closed it)", shown) from None
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror or str(exc), shown) from None
+
+
+def _write_stream(target: str, data: bytes, shown: str) -> None:
+    """A device or FIFO: open it for writing (a FIFO waits for its reader) and write."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror or str(exc), shown) from None
+    try:
+        _write_all_fd(fd, data, shown)
+    finally:
+        os.close(fd)
+
+
+def _write_socket(target: str, data: bytes, shown: str) -> None:
+    """A Unix socket: connect and send, as ``socat - UNIX-CONNECT:PATH`` would."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(target)
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), shown) from None
+
+
+def _named_fd(path: str) -> int | None:
+    """The descriptor ``/dev/stdout``, ``/dev/fd/N`` or ``/proc/self/fd/N`` names."""
+    if path in _STD_PATHS:
+        return _STD_PATHS[path]
+    match = _FD_PATH.match(path)
+    return int(match.group(1)) if match else None
+
+
+def _follow(path: str, shown: str | None = None) -> str:
+    """A symbolic link's final target; refuses a link to nothing."""
+    if not os.path.islink(path):
+        return path
+    target = os.path.realpath(path)
+    if not os.path.lexists(target) or os.path.islink(target):
+        raise FileNotFoundError(errno.ENOENT, "is a symbolic link to a missing file; "
+                                "not writing through it", shown or path)
+    return target
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _kind(st_mode: int) -> str:
+    if stat.S_ISDIR(st_mode):
+        return "directory"
+    if stat.S_ISBLK(st_mode):
+        return "block device"
+    if stat.S_ISCHR(st_mode):
+        return "character device"
+    if stat.S_ISFIFO(st_mode):
+        return "FIFO"
+    if stat.S_ISSOCK(st_mode):
+        return "socket"
+    if stat.S_ISLNK(st_mode):
+        return "symbolic link"
+    return "special file"
+
+
+def _fsync_dir(folder: str) -> None:
     """Make the rename itself durable; not every platform can open a folder."""
     try:
         dir_fd = os.open(folder, os.O_RDONLY)

@@ -19,7 +19,8 @@ unreadable file) yields a failed result with an error code, and the run goes on.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import signal
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,24 +116,36 @@ def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
 
 def verify_pairs(
     pairs: Iterable[Pair], *, jobs: int = 1, policy: VerifyPolicy | None = None
-) -> Iterator[PairResult]:
+) -> Generator[PairResult, None, None]:
     """One result per pair, in the pairs' order; ``jobs`` > 1 checks them in
     that many processes. ``policy`` (from ``make_policy`` or ``resolve_policy``;
-    None checks no trust) is parsed once by its maker, not once per pair."""
+    None checks no trust) is parsed once by its maker, not once per pair.
+    Closing the iterator early, or an exception while it waits (a signal
+    handler's), terminates those processes."""
     if policy is None:
         policy = VerifyPolicy()
     if jobs <= 1:
         for pair in pairs:
             yield verify_pair(pair, policy)
         return
-    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
 
     items = list(pairs)
     chunk = max(1, min(64, len(items) // (jobs * 8) or 1))
     # Each worker receives the policy once, not once per chunk of pairs.
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_set_worker_policy,
-                             initargs=(policy,)) as pool:
-        yield from pool.map(_verify_pair_in_worker, items, chunksize=chunk)
+    pool = multiprocessing.Pool(jobs, initializer=_start_worker, initargs=(policy,))
+    finished = False
+    try:
+        yield from pool.imap(_verify_pair_in_worker, items, chunksize=chunk)
+        finished = True
+    finally:
+        # An exception (a signal turned into one) or an abandoned iteration ends
+        # the workers too: none may outlive the run and keep checking pairs.
+        if finished:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
 
 
 def verify_batch(
@@ -153,8 +166,13 @@ def verify_pair(pair: Pair, policy: VerifyPolicy) -> PairResult:
 _worker_policy = VerifyPolicy()
 
 
-def _set_worker_policy(policy: VerifyPolicy) -> None:
+def _start_worker(policy: VerifyPolicy) -> None:
+    """Ctrl-C reaches the whole process group, but stopping is the parent's call:
+    it terminates the workers (SIGTERM, whose default action a forked worker
+    must have back in place of any handler the parent installed)."""
     global _worker_policy
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _worker_policy = policy
 
 

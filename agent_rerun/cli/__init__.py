@@ -11,12 +11,15 @@ import os
 import sys
 import warnings
 from importlib import import_module
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import click
 
 from agent_rerun._version import __version__
 from agent_rerun.cli.common import EXIT_FAILED, warn
+
+#: 128 + SIGPIPE: the status a shell shows for a writer whose reader closed the pipe.
+EXIT_BROKEN_PIPE = 128 + 13
 
 #: Command name -> "module:attribute" of its click command, in help order.
 COMMANDS: dict[str, str] = {
@@ -35,6 +38,15 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # Before click's own handler, which would exit 1 for a closed stdout.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            if exc.filename is not None:
+                raise
+            _stdout_closed()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
@@ -60,7 +72,12 @@ def main() -> None:
     ``RERUN_DEBUG=1`` shows the traceback of an unexpected failure for bug reports.
     """
     try:
-        cli(prog_name="rerun")
+        try:
+            cli(prog_name="rerun")
+        finally:  # what is still buffered fails here, not in the interpreter's exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
     except KeyboardInterrupt:
         click.echo("rerun: interrupted", err=True)
         sys.exit(130)
@@ -70,6 +87,19 @@ def main() -> None:
         click.echo(f"rerun: internal error: {type(exc).__name__}: {exc} "
                    "(set RERUN_DEBUG=1 for details)", err=True)
         sys.exit(EXIT_FAILED)
+
+
+def _stdout_closed() -> NoReturn:
+    """The reader of stdout went away (``rerun verify ... | head -c1``): end quietly
+    with 128 + SIGPIPE, as a program killed by SIGPIPE would.
+
+    stdout is pointed at /dev/null first, so the flush at interpreter exit
+    cannot fail again with "Exception ignored ... BrokenPipeError".
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

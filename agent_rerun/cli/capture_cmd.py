@@ -13,6 +13,7 @@ import click
 from agent_rerun.cli.common import (
     EXIT_FAILED,
     EXIT_KEY,
+    describe,
     fail,
     one_line,
     progress,
@@ -42,6 +43,7 @@ def capture_command(steps: tuple[str, ...], output: str, key_uri: str | None,
     """
     from agent_rerun.capture import CaptureOptions
 
+    _check_output(output)
     # A trailing separator names a folder, as it does for cp and rsync.
     batch = len(steps) > 1 or os.path.isdir(output) or output.endswith(("/", os.sep))
     if batch and output == "-":
@@ -72,13 +74,15 @@ def sign_command(bundle_path: str, key_uri: str | None, output: str | None) -> N
     """Sign or re-sign an existing bundle, replacing any signature."""
     from agent_rerun.capture import sign_bundle
 
+    if output is not None:
+        _check_output(output)
     bundle = read_bundle_file(bundle_path)
     with _signer_for(key_uri, unsigned=False) as signer:
         if signer is None:
             fail("no key to sign with: pass --key URI or set [sign] key in the config file",
                  EXIT_KEY)
         signed = sign_bundle(bundle, signer)
-    write_bundle(signed, output or bundle_path)
+    write_bundle(signed, bundle_path if output is None else output)
 
 
 #: Steps captured before their bundles are signed together: a signer that batches
@@ -96,7 +100,7 @@ def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
         try:
             chunk.append((step_path, out_path, capture_file(step_path, CaptureOptions())))
         except (InputError, ValidationError, OSError) as exc:
-            failures += _report_step_error(exc)
+            failures += _report_step_error(exc, step_path)
         if len(chunk) >= SIGN_CHUNK:
             failures += _sign_and_write(chunk, signer)
             chunk = []
@@ -121,20 +125,21 @@ def _sign_and_write(chunk: list[tuple[str, str, Any]], signer: Any) -> int:
         try:
             write_bundle(bundle, out_path)
         except OSError as exc:
-            failures += _report_step_error(exc)
+            failures += _report_step_error(exc, out_path)
     return failures
 
 
-def _report_step_error(exc: Exception) -> int:
-    """One error line for a step the batch skips; the batch goes on."""
-    where = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) else exc
-    click.echo(f"rerun: error: {one_line(str(where))}", err=True)
+def _report_step_error(exc: Exception, path: str) -> int:
+    """One error line for a step the batch skips (an OS error names its file, else
+    ``path``); the batch goes on."""
+    click.echo(f"rerun: error: {one_line(describe(exc, path))}", err=True)
     return 1
 
 
 def write_bundle(bundle: Any, out_path: str) -> None:
-    """Write the JCS bytes exactly (no newline); atomically unless stdout."""
-    from agent_rerun.atomic import write_atomic
+    """Write the JCS bytes exactly (no newline): a regular file atomically, keeping
+    its mode; a device, FIFO or socket directly, keeping its type (docs/outputs.md)."""
+    from agent_rerun.atomic import write_output
     from agent_rerun.canonical import jcs_bytes
 
     data = jcs_bytes(bundle)
@@ -142,7 +147,13 @@ def write_bundle(bundle: Any, out_path: str) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    write_atomic(out_path, data, mode=0o644)
+    write_output(out_path, data, mode=0o644)
+
+
+def _check_output(output: str) -> None:
+    """An empty -o names nothing: a usage error, never "write over the input"."""
+    if not output:
+        raise click.BadParameter("must name a file, a folder or '-'", param_hint="'-o'")
 
 
 def capture_file(step_path: str, options: Any) -> Any:

@@ -45,13 +45,25 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except RerunError as exc:
             fail(str(exc), exc.exit_code)
+        except BrokenPipeError as exc:
+            if exc.filename is None:  # stdout closed: main() ends quietly (exit 141)
+                raise
+            fail(describe(exc), EXIT_FAILED)
         except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            fail(f"{where}{exc.strerror or exc}", EXIT_FAILED)
+            fail(describe(exc), EXIT_FAILED)
         except RecursionError:
             fail("input is nested too deeply", EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def describe(exc: BaseException, path: str | None = None) -> str:
+    """``FILE: reason`` for an OSError (``path`` when it names no file); other errors as is."""
+    if not isinstance(exc, OSError):
+        return str(exc)
+    where = exc.filename if exc.filename is not None else path
+    reason = exc.strerror or str(exc)
+    return f"{where}: {reason}" if where is not None else reason
 
 
 def read_bundle_file(path: str) -> Any:

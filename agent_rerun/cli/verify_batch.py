@@ -5,8 +5,11 @@ Loaded only when ``--batch`` is given, so single-pair start-up stays lean.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -29,15 +32,62 @@ def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
         fail(str(exc), EXIT_FAILED)
     if not pairs:
         fail(f"{source}: no bundle/actual pairs found", EXIT_FAILED)
-    verified = 0
+    verified = checked = 0
     out = sys.stdout
-    # No bar when stdout is the same terminal: the results would tear it apart.
-    outcomes = progress(verify_pairs(pairs, jobs=jobs, policy=policy), label="verifying",
-                        length=len(pairs), enabled=not sys.stdout.isatty())
-    for outcome in outcomes:
-        out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
-        verified += outcome.verified
-    out.flush()
-    failed = len(pairs) - verified
+    stopped_by: int | None = None
+    with _signals_stop_the_run():
+        results = verify_pairs(pairs, jobs=jobs, policy=policy)
+        try:
+            # No bar when stdout is the same terminal: the results would tear it apart.
+            for outcome in progress(results, label="verifying", length=len(pairs),
+                                    enabled=not sys.stdout.isatty()):
+                out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+                checked += 1
+                verified += outcome.verified
+        except _Interrupted as exc:
+            stopped_by = exc.signum
+        finally:
+            results.close()  # the workers are gone once this returns
+        out.flush()
+    failed = checked - verified
+    if stopped_by is not None:
+        name = signal.Signals(stopped_by).name
+        click.echo(f"rerun: interrupted by {name} after {checked} of {len(pairs)} pairs: "
+                   f"{verified} verified, {failed} failed, {len(pairs) - checked} not checked",
+                   err=True)
+        raise SystemExit(128 + stopped_by)
     click.echo(f"rerun: {verified} of {len(pairs)} pairs verified, {failed} failed", err=True)
     raise SystemExit(EXIT_OK if failed == 0 else EXIT_FAILED)
+
+
+class _Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Ctrl-C, ``kill`` and a closed terminal: each stops the run, workers included.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_stop_the_run() -> Iterator[None]:
+    """Turn the first stop signal into ``_Interrupted`` in the main thread.
+
+    The default actions would kill this process at once and leave its workers
+    running; an exception unwinds through ``verify_pairs``, which terminates
+    them. Later signals are ignored so they cannot cut that clean-up short.
+    """
+    seen: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        if not seen:
+            seen.append(signum)
+            raise _Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
