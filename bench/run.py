@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py            # full run (a few minutes)
     .venv/bin/python bench/run.py --tiny     # seconds: proves the script works
+                                             # (writes bench/results-tiny, gitignored)
     .venv/bin/python bench/run.py --ours-only
 
 The published package has the same import name, so it lives in its own venv
@@ -36,7 +37,8 @@ ROOT = HERE.parent
 PUBLISHED_VENV = HERE / ".published-venv"
 PUBLISHED_SPEC = "agent-rerun==0.1.0"
 OURS_VENV = HERE / ".ours-venv"
-RESULTS = HERE / "results"
+RESULTS = HERE / "results"  # committed: only full runs write here
+TINY_RESULTS = HERE / "results-tiny"  # gitignored: where --tiny writes by default
 
 sys.path.insert(0, str(HERE))
 import workloads  # noqa: E402
@@ -336,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ours-only", action="store_true",
                         help="skip the published package (no PyPI needed)")
     parser.add_argument("--rounds", type=int, help="alternating rounds per measurement")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--out", type=Path,
+                        help="results folder (default: bench/results, or the gitignored "
+                             "bench/results-tiny with --tiny)")
     parser.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
     parser.add_argument("--no-hsm", action="store_true", help="skip workload 6 (SoftHSM)")
     parser.add_argument("--in-place", action="store_true",
@@ -344,6 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "bench/.ours-venv (start-up then includes this venv's overhead)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = TINY_RESULTS if args.tiny else RESULTS
+    elif args.tiny and args.out.resolve() == RESULTS.resolve():
+        parser.error("--tiny results are not benchmark results; they never go to "
+                     f"{RESULTS} (the committed ones)")
     sizes = TINY if args.tiny else FULL
     if args.rounds:
         sizes = Sizes(**{**asdict(sizes), "rounds": args.rounds, "cold_rounds": args.rounds})
