@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +62,42 @@ def test_cosine_bench_runs_and_agrees_with_the_published_package() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| cosine")]
     assert len(rows) == 2 and "identical" in rows[1], done.stdout
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def bench_copy(tmp_path: Path) -> Path:
+    """bench/ with its committed results, copied: the run under test cannot touch
+    the real ones even when it misbehaves (as the old default did)."""
+    copy = tmp_path / "bench"
+    copy.mkdir()
+    for script in (ROOT / "bench").glob("*.py"):
+        shutil.copy2(script, copy)
+    shutil.copytree(ROOT / "bench" / "results", copy / "results")
+    return copy
+
+
+def test_tiny_never_writes_the_committed_results(bench_copy: Path) -> None:
+    committed = _digests(bench_copy / "results")
+    run = [sys.executable, str(bench_copy / "run.py"), "--tiny", "--in-place", "--no-plot",
+           "--no-hsm", "--quiet", "--ours-only"]
+    done = subprocess.run(run, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _digests(bench_copy / "results") == committed
+    assert json.loads((bench_copy / "results-tiny" / "results.json").read_text())["tiny"]
+    # Not even when asked to: tiny numbers are no benchmark result.
+    done = subprocess.run([*run, "--out", str(bench_copy / "results")], capture_output=True,
+                          text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 2 and "never go to" in done.stderr, done.stderr[-2000:]
+    assert _digests(bench_copy / "results") == committed
+
+
+def test_tiny_results_folder_is_gitignored() -> None:
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(["git", "check-ignore", "-q", "bench/results-tiny/results.json"],
+                          cwd=ROOT, check=False)
+    assert done.returncode == 0, "bench/results-tiny/ must be in .gitignore"
