@@ -129,23 +129,37 @@ def verify_pairs(
             yield verify_pair(pair, policy)
         return
     import multiprocessing
+    import multiprocessing.pool
 
     items = list(pairs)
     chunk = max(1, min(64, len(items) // (jobs * 8) or 1))
-    # Each worker receives the policy once, not once per chunk of pairs.
-    pool = multiprocessing.Pool(jobs, initializer=_start_worker, initargs=(policy,))
+    # Stop signals stay blocked while the pool starts: its helper threads keep
+    # them blocked for good, so every worker (also one forked later to replace
+    # a dead one) starts blocked and unblocks only once _start_worker has set
+    # its own dispositions; a forked copy of the parent's handler never runs.
+    others = set(multiprocessing.active_children())  # the caller's own, never touched
+    pool: multiprocessing.pool.Pool | None = None
     finished = False
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
+        try:  # each worker receives the policy once, not once per chunk of pairs
+            pool = multiprocessing.Pool(jobs, initializer=_start_worker, initargs=(policy,))
+        finally:  # a signal that came meanwhile is handled now, with the pool in hand
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         yield from pool.imap(_verify_pair_in_worker, items, chunksize=chunk)
         finished = True
     finally:
         # An exception (a signal turned into one) or an abandoned iteration ends
         # the workers too: none may outlive the run and keep checking pairs.
-        if finished:
-            pool.close()
-        else:
-            pool.terminate()
-        pool.join()
+        if pool is not None:
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
+            pool.join()
+        for straggler in set(multiprocessing.active_children()) - others:
+            straggler.kill()  # a worker forked to replace a dead one while terminating
+            straggler.join()
 
 
 def verify_batch(
@@ -165,14 +179,19 @@ def verify_pair(pair: Pair, policy: VerifyPolicy) -> PairResult:
 
 _worker_policy = VerifyPolicy()
 
+#: The signals a user stops a run with (the CLI turns them into an orderly stop).
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
 
 def _start_worker(policy: VerifyPolicy) -> None:
-    """Ctrl-C reaches the whole process group, but stopping is the parent's call:
+    """Ctrl-C and hang-up reach the whole process group, but stopping is the parent's call:
     it terminates the workers (SIGTERM, whose default action a forked worker
     must have back in place of any handler the parent installed)."""
     global _worker_policy
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hang-up reaches the group, too
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     _worker_policy = policy
 
 

@@ -75,7 +75,7 @@ def main() -> None:
         try:
             cli(prog_name="rerun")
         finally:  # what is still buffered fails here, not in the interpreter's exit
-            sys.stdout.flush()
+            _flush_stdout()
     except BrokenPipeError:
         _stdout_closed()
     except KeyboardInterrupt:
@@ -86,6 +86,20 @@ def main() -> None:
             raise
         click.echo(f"rerun: internal error: {type(exc).__name__}: {exc} "
                    "(set RERUN_DEBUG=1 for details)", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _flush_stdout() -> None:
+    """Flush stdout (absent when started with fd 1 closed); a closed pipe is left to
+    the caller, any other failure (a full disk behind ``>``) is one line naming stdout."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        click.echo(f"rerun: error: stdout: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_FAILED)
 
 
