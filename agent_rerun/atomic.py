@@ -67,7 +67,7 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     elif stat.S_ISSOCK(info.st_mode):
         _write_socket(target, data, shown)
     elif stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "is a directory", shown)
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
     else:
         raise OSError(errno.EINVAL, f"is a {_kind(info.st_mode)}; not writing to it", shown)
 
