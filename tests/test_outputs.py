@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import OUR_VECTORS, CliResult, require, run_cli
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
+from support import OUR_VECTORS, CliResult, require, run_cli
 
 from agent_rerun import atomic
 from agent_rerun.atomic import write_atomic
