@@ -205,7 +205,9 @@ def _open_unnamed(folder: str) -> int | None:
 
 
 def _temp_path(folder: str, name: str) -> str:
-    return os.path.join(folder, f".{name}{TEMP_MARK}{secrets.token_hex(6)}")
+    # Shortened so a target name near the 255-byte limit still has a temporary.
+    stem = os.fsencode(name)[:200].decode(errors="ignore") or "x"
+    return os.path.join(folder, f".{stem}{TEMP_MARK}{secrets.token_hex(6)}")
 
 
 def _open_named(folder: str, name: str) -> tuple[int, str]:

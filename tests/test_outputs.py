@@ -104,7 +104,7 @@ def test_capture_to_a_descriptor_path_writes_that_descriptor(
     ours, theirs = socket.socketpair()
     with ours, theirs:
         done = subprocess.run([sys.executable, "-m", "agent_rerun", "capture", str(step),
-                               "-o", name, "--unsigned"], stdout=theirs,
+                               "-o", name, "--unsigned"], stdout=theirs.fileno(),
                               stderr=subprocess.PIPE, timeout=60, check=False)
         theirs.close()
         assert done.returncode == 0, done.stderr
@@ -183,7 +183,8 @@ def test_empty_output_is_a_usage_error(tmp_path: Path, step: Path, key: Path,
     bundle = tmp_path / "b.rr"
     assert run_cli("capture", step, "-o", bundle, "--unsigned").returncode == 0
     before = bundle.read_bytes()
-    args = ["sign", bundle, "--key", key] if command == "sign" else ["capture", step]
+    args: list[str | os.PathLike[str]] = (
+        ["sign", bundle, "--key", key] if command == "sign" else ["capture", step])
     run = run_cli(*args, "-o", "")
     assert run.returncode == 2, run.stderr
     assert "'-o'" in run.stderr
@@ -308,6 +309,18 @@ def test_without_unnamed_files_writes_still_leave_nothing(tmp_path: Path) -> Non
     write_atomic(target, b"three", mode=0o600)
     assert target.read_bytes() == b"three"
     assert [p.name for p in tmp_path.iterdir()] == ["k.pem"]
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named-temporary"])
+def test_a_name_near_the_length_limit_can_be_replaced(tmp_path: Path, unnamed: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if not unnamed:  # mock: a platform without O_TMPFILE
+        monkeypatch.setattr(atomic, "_open_unnamed", lambda folder: None)
+    target = tmp_path / ("b" * 250)
+    write_atomic(target, b"one")
+    write_atomic(target, b"two")  # the temporary's name must fit, too
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
 # ----------------------------------------------- item 8: OS errors name the user's file
