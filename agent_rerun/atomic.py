@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import re
 import secrets
 import socket
 import stat
+import sys
 import warnings
+
+if sys.platform != "win32":
+    import fcntl
 
 #: Marks our named temporaries; only names matching :data:`_TEMP_NAME` are ever removed.
 TEMP_MARK = ".rerun-tmp-"
@@ -145,9 +148,7 @@ def _remove_if_abandoned(candidate: str) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not _lock(fd, wait=False):
             return False  # a live writer holds it
         # The name must still be this file (not renamed into place meanwhile).
         if os.stat(candidate, follow_symlinks=False).st_ino != os.fstat(fd).st_ino:
@@ -168,7 +169,7 @@ def _write_new(folder: str, name: str, target: str, data: bytes, mode: int,
     try:
         if fd is None:
             fd, named = _open_named(folder, name)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # marks it live for remove_stale_temporaries
+        _lock(fd, wait=True)  # marks it live for remove_stale_temporaries
         os.fchmod(fd, mode)
         _write_all(fd, data)
         os.fsync(fd)
@@ -189,6 +190,20 @@ def _write_new(folder: str, name: str, target: str, data: bytes, mode: int,
                 os.unlink(named)
         if fd is not None:
             os.close(fd)
+
+
+def _lock(fd: int, *, wait: bool) -> bool:
+    """An exclusive flock on ``fd``; False when another holds it (``wait`` off) or the
+    file system cannot lock: then a temporary is never taken for abandoned, and a
+    write goes on without the mark. Windows has no flock: always True there.
+    """
+    if sys.platform == "win32":
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
 
 
 def _open_unnamed(folder: str) -> int | None:

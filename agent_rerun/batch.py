@@ -140,12 +140,12 @@ def verify_pairs(
     others = set(multiprocessing.active_children())  # the caller's own, never touched
     pool: multiprocessing.pool.Pool | None = None
     finished = False
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    previous = _mask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         try:  # each worker receives the policy once, not once per chunk of pairs
             pool = multiprocessing.Pool(jobs, initializer=_start_worker, initargs=(policy,))
         finally:  # a signal that came meanwhile is handled now, with the pool in hand
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            _mask(signal.SIG_SETMASK, previous)
         yield from pool.imap(_verify_pair_in_worker, items, chunksize=chunk)
         finished = True
     finally:
@@ -179,8 +179,17 @@ def verify_pair(pair: Pair, policy: VerifyPolicy) -> PairResult:
 
 _worker_policy = VerifyPolicy()
 
-#: The signals a user stops a run with (the CLI turns them into an orderly stop).
-_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+#: The signals a user stops a run with: Ctrl-C, ``kill``, a closed terminal (those
+#: the platform has). The CLI turns each into an orderly stop.
+STOP_SIGNALS: frozenset[int] = frozenset(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _mask(how: int, signals: Iterable[int]) -> set[int]:
+    """``pthread_sigmask`` where the platform has it (not on Windows, which spawns workers)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return set()
+    return {int(sig) for sig in signal.pthread_sigmask(how, signals)}
 
 
 def _start_worker(policy: VerifyPolicy) -> None:
@@ -190,8 +199,9 @@ def _start_worker(policy: VerifyPolicy) -> None:
     global _worker_policy
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hang-up reaches the group, too
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hang-up reaches the group, too
+    _mask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _worker_policy = policy
 
 

@@ -66,10 +66,6 @@ class _Interrupted(Exception):
         self.signum = signum
 
 
-#: Ctrl-C, ``kill`` and a closed terminal: each stops the run, workers included.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
 @contextlib.contextmanager
 def _signals_stop_the_run() -> Iterator[None]:
     """Turn the first stop signal into ``_Interrupted`` in the main thread.
@@ -85,7 +81,9 @@ def _signals_stop_the_run() -> Iterator[None]:
             seen.append(signum)
             raise _Interrupted(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in _STOP_SIGNALS}
+    from agent_rerun.batch import STOP_SIGNALS
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
