@@ -31,6 +31,9 @@ _KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-|rsa-)[A-Za-z0-9@.+-]+$")
 #: What no key line may hold: C0/C1 controls except tab, DEL, and the Unicode
 #: line and paragraph separators (which editors show as line breaks).
 _FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+#: Bidi embeddings, overrides and isolates: never in a name we write into a trust line,
+#: where they would make the line read differently from what it says.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 #: Option names OpenSSH knows in allowed_signers; after a bare base64 key one of
 #: these starts an option list, never a name.
 _KNOWN_OPTIONS = _SUPPORTED_OPTIONS | {"cert-authority"}
@@ -125,43 +128,120 @@ def parse_trust_line(line: str, where: str) -> TrustedKey:
         raise InputError(f"{where}: {exc}") from None
 
 
+def check_line_options(
+    principals: Iterable[str],
+    *,
+    namespaces: str | None = NAMESPACE,
+    valid_after: str | None = None,
+    valid_before: str | None = None,
+    now: datetime | None = None,
+) -> tuple[str, str]:
+    """The principals field and options field of a trust line, or ``InputError``.
+
+    Checked before any key is touched, so a typo in a flag never costs a PIN
+    prompt. ``now`` for a time spells the current moment in UTC; a window that
+    is empty, namespaces that would not admit agent-rerun signatures, and a
+    principal that would change how the line is read are refused.
+    """
+    names = [principals] if isinstance(principals, str) else list(principals)
+    if not names:
+        raise InputError("principal: at least one is needed")
+    for name in names:
+        _check_principal(name)
+    options: list[str] = []
+    if namespaces is not None:
+        _check_namespaces(namespaces)
+        options.append(f'namespaces="{namespaces}"')
+    bounds: dict[str, datetime] = {}
+    for option, value in (("valid-after", valid_after), ("valid-before", valid_before)):
+        if value is None:
+            continue
+        spelled = _spell_time(value, now)
+        try:
+            moment = _timestamp({option: spelled}, option)
+        except _BadKey as exc:
+            raise InputError(str(exc)) from None
+        assert moment is not None
+        bounds[option] = moment
+        options.append(f'{option}="{spelled}"')
+    if len(bounds) == 2 and bounds["valid-after"] > bounds["valid-before"]:
+        raise InputError("valid-after is later than valid-before: the key would never be "
+                         "trusted")
+    return ",".join(names), ",".join(options)
+
+
 def allowed_signers_line(
     public_key: bytes,
-    principal: str,
+    principals: str | Iterable[str],
     *,
     namespaces: str | None = NAMESPACE,
     valid_after: str | None = None,
     valid_before: str | None = None,
     comment: str = "",
+    now: datetime | None = None,
 ) -> str:
     """The allowed_signers line trusting ``public_key``, as ``rerun pubkey`` prints it.
 
-    Every value is checked the way ``parse_trust_file`` will read it back, so a
-    line this returns always parses to the same restrictions.
+    Values are checked by ``check_line_options``, and the finished line is read
+    back with the trust-file parser: a line this returns always parses to the
+    principals and restrictions it was asked for, in our parser as in ssh-keygen.
     """
     from agent_rerun.pubkey import ssh_public_key_line
 
-    if not principal or any(ch in principal for ch in ' \t"') or _FORBIDDEN.search(principal):
-        raise InputError(f"principal {principal!r}: must be non-empty, without spaces, tabs "
-                         "or double quotes")
-    options: list[str] = []
-    if namespaces is not None:
-        if not namespaces or '"' in namespaces or _FORBIDDEN.search(namespaces):
-            raise InputError(f"namespaces {namespaces!r}: must be a non-empty list without "
-                             "double quotes")
-        options.append(f'namespaces="{namespaces}"')
-    for name, value in (("valid-after", valid_after), ("valid-before", valid_before)):
-        if value is None:
-            continue
-        try:
-            _timestamp({name: value}, name)
-        except _BadKey as exc:
-            raise InputError(str(exc)) from None
-        options.append(f'{name}="{value}"')
-    head = f"{principal} {','.join(options)} " if options else f"{principal} "
-    if _FORBIDDEN.search(comment):
+    names, options = check_line_options(
+        principals, namespaces=namespaces, valid_after=valid_after,
+        valid_before=valid_before, now=now)
+    if _FORBIDDEN.search(comment) or _BIDI.search(comment):
         raise InputError("the comment holds a control character")
-    return head + ssh_public_key_line(public_key, comment)
+    head = f"{names} {options} " if options else f"{names} "
+    line = head + ssh_public_key_line(public_key, comment)
+    try:
+        parsed = _parse_trust_line(line)
+    except _BadKey as exc:
+        raise InputError(f"the trust line would not parse back ({exc})") from None
+    if parsed.public_key != public_key or parsed.principals != tuple(names.split(",")):
+        raise InputError(f"principal {names!r} would not be read back as given")
+    return line
+
+
+def _check_principal(name: str) -> None:
+    """One principal: a name ssh-keygen and we both read as exactly that name."""
+    if not name:
+        raise InputError("principal: must not be empty")
+    bad = _FORBIDDEN.search(name) or _BIDI.search(name)
+    if bad:
+        raise InputError(f"principal {name!r}: control character U+{ord(bad.group()):04X}")
+    if any(ch.isspace() or ch in '",' for ch in name):
+        raise InputError(f"principal {name!r}: must not hold spaces, double quotes or commas "
+                         "(give --principal once per name)")
+    if name.startswith(("#", "!")):
+        raise InputError(f"principal {name!r}: must not start with '#' (a comment) or '!' "
+                         "(a negation, which matches nobody)")
+    if _KEY_TYPE.match(name):
+        raise InputError(f"principal {name!r}: looks like a key type")
+    raw = _strict_b64(name)
+    if raw is not None and len(raw) == 32:
+        raise InputError(f"principal {name!r}: looks like a base64 public key")
+
+
+def _check_namespaces(namespaces: str) -> None:
+    names = namespaces.split(",")
+    for name in names:
+        if not name or any(ch.isspace() or ch == '"' for ch in name) or (
+                _FORBIDDEN.search(name) or _BIDI.search(name)):
+            raise InputError(f"namespaces {namespaces!r}: a comma-separated list of "
+                             "non-empty names without spaces or double quotes")
+    if not _matches_pattern_list(NAMESPACE, tuple(names)):
+        raise InputError(f"namespaces {namespaces!r}: does not admit {NAMESPACE!r}, so "
+                         "the line would trust no agent-rerun signature")
+
+
+def _spell_time(value: str, now: datetime | None) -> str:
+    """``now`` as ``YYYYMMDDHHMMSSZ`` (UTC); any other value as given."""
+    if value.strip().lower() != "now":
+        return value
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return moment.strftime("%Y%m%d%H%M%SZ")
 
 
 class TrustIndex:

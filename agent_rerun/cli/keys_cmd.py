@@ -8,13 +8,20 @@ terminal, never from an argument.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from agent_rerun.cli.common import printable, prompt_if_interactive, reports_errors
+from agent_rerun.cli.common import printable, prompt_if_interactive, reports_errors, warn
+from agent_rerun.cli.trust_line import TrustLineOptions, trust_line_options
+from agent_rerun.pubkey import b64_public_key
+
+if TYPE_CHECKING:
+    from agent_rerun.signer import KeyInfo
 
 
 def _print_key(uri: str, public_key: bytes, description: str = "") -> None:
-    from agent_rerun.pubkey import b64_public_key, fingerprint
+    from agent_rerun.pubkey import fingerprint
 
     click.echo(printable(f"key:          {uri}"))
     click.echo(f"public key:   {b64_public_key(public_key)}")
@@ -48,19 +55,28 @@ def keygen_command(uri: str, force: bool) -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "ssh", "base64"]),
+    type=click.Choice(["text", "ssh", "base64", "allowed-signers"]),
     default="text",
     show_default=True,
-    help="text: URI, key and fingerprint; ssh: an OpenSSH public key line; base64: the raw key.",
+    help="text: URI, key and fingerprint; ssh: an OpenSSH public key line; base64: the raw "
+         "key; allowed-signers: a trust-file line (needs --principal).",
 )
+@trust_line_options
 @reports_errors
-def pubkey_command(uri: str, output_format: str) -> None:
-    """Print the public key of the key at URI (never the private key)."""
-    from agent_rerun.pubkey import b64_public_key, ssh_public_key_line
+def pubkey_command(uri: str, output_format: str, line_options: TrustLineOptions) -> None:
+    """Print the public key of the key at URI (never the private key).
+
+    With --format allowed-signers, print the line that trusts it, ready to append
+    to a trust file (rerun verify --trusted-keys, ssh-keygen -Y verify -f).
+    """
+    from agent_rerun.pubkey import ssh_public_key_line
     from agent_rerun.signer import display_uri, public_key_of
 
+    line_options.check(output_format)
     public_key = public_key_of(uri, prompt=prompt_if_interactive())
-    if output_format == "ssh":
+    if output_format == "allowed-signers":
+        click.echo(line_options.line(public_key, display_uri(uri)))
+    elif output_format == "ssh":
         click.echo(ssh_public_key_line(public_key))
     elif output_format == "base64":
         click.echo(b64_public_key(public_key))
@@ -75,14 +91,28 @@ def keys_group() -> None:
 
 @keys_group.command("list")
 @click.argument("uri")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "allowed-signers"]),
+    default="text",
+    show_default=True,
+    help="text: one block per key; allowed-signers: one trust-file line per key and per "
+         "live version (needs --principal).",
+)
+@trust_line_options
 @reports_errors
-def list_command(uri: str) -> None:
+def list_command(uri: str, output_format: str, line_options: TrustLineOptions) -> None:
     """List the keys a backend holds at URI (a keyring service, a token, a key file)."""
     from agent_rerun.signer import display_uri, list_keys
 
+    line_options.check(output_format)
     infos = list_keys(uri, prompt=prompt_if_interactive())
     if not infos:
         click.echo(printable(f"no keys at {display_uri(uri)}"), err=True)
+        return
+    if output_format == "allowed-signers":
+        _print_trust_lines(infos, line_options)
         return
     for index, info in enumerate(infos):
         if index:
@@ -94,6 +124,22 @@ def list_command(uri: str) -> None:
                 click.echo(printable(f"description:  {info.description}"))
             continue
         _print_key(info.uri, info.public_key, info.description)
+        for version in info.versions:
+            current = " (signs now)" if version.public_key == info.public_key else ""
+            click.echo(printable(f"version {version.version}:    "
+                                 f"{b64_public_key(version.public_key)}{current}"))
+
+
+def _print_trust_lines(infos: list[KeyInfo], line_options: TrustLineOptions) -> None:
+    """One line per live key version; keys that cannot sign are named on stderr only,
+    so stdout stays a file ssh-keygen and ``--trusted-keys`` read as it is."""
+    for info in infos:
+        if info.unusable:
+            warn(f"skipped {info.uri}: {info.unusable}")
+            continue
+        for label, public_key in info.live_public_keys():
+            comment = f"{info.uri} version {label}" if label else info.uri
+            click.echo(line_options.line(public_key, comment))
 
 
 @keys_group.command("rotate")
