@@ -43,9 +43,11 @@ class RevocationList:
         if public_key in self.raw_keys:
             return True
         blob = ssh_wire_blob(public_key)
+        # A digest is computed only when a list holds that kind: this runs once per bundle.
         return (
             blob in self.key_blobs
-            or hashlib.sha256(blob).digest() in self.sha256_fingerprints
+            or (bool(self.sha256_fingerprints)
+                and hashlib.sha256(blob).digest() in self.sha256_fingerprints)
             or (bool(self.sha1_fingerprints)
                 and hashlib.sha1(blob, usedforsecurity=False).digest()
                 in self.sha1_fingerprints)

@@ -461,12 +461,22 @@ def _matches_pattern_list(name: str, patterns: tuple[str, ...]) -> bool:
     for pattern in patterns:
         negated = pattern.startswith("!")
         body = pattern[1:] if negated else pattern
-        regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in body)
-        if re.fullmatch(regex, name):
+        if "*" in body or "?" in body:
+            hit = _pattern_regex(body).fullmatch(name) is not None
+        else:  # the common case, checked once per verified bundle: no regex needed
+            hit = body == name
+        if hit:
             if negated:
                 return False
             matched = True
     return matched
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern_regex(body: str) -> re.Pattern[str]:
+    """One ssh wildcard pattern as a compiled regex (``*`` any run, ``?`` one character)."""
+    return re.compile("".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch)
+                              for ch in body))
 
 
 # ---------------------------------------------------------------- lexing
