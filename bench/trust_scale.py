@@ -181,9 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ours-only", action="store_true", help="skip the published package")
     parser.add_argument("--in-place", action="store_true",
                         help="run ours with this interpreter, not a clean bench/.ours-venv")
-    parser.add_argument("--out", type=Path, default=bench.RESULTS, help="results folder")
+    parser.add_argument("--out", type=Path,
+                        help="results folder (default: bench/results, or the gitignored "
+                             "bench/results-tiny with --tiny)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = bench.TINY_RESULTS if args.tiny else bench.RESULTS
+    elif args.tiny and args.out.resolve() == bench.RESULTS.resolve():
+        parser.error("--tiny results are not benchmark results; they never go to "
+                     f"{bench.RESULTS} (the committed ones)")
     sizes = TINY if args.tiny else FULL
     rounds = args.rounds or sizes.rounds
     ours_python = Path(sys.executable) if args.in_place else bench.install_ours(args.quiet)

@@ -101,3 +101,17 @@ def test_tiny_results_folder_is_gitignored() -> None:
     done = subprocess.run(["git", "check-ignore", "-q", "bench/results-tiny/results.json"],
                           cwd=ROOT, check=False)
     assert done.returncode == 0, "bench/results-tiny/ must be in .gitignore"
+
+
+def test_trust_scale_tiny(tmp_path: Path) -> None:
+    """bench/trust_scale.py runs end to end; every variant's batch verified (it raises if not)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "trust_scale.py"), "--tiny", "--in-place",
+         "--ours-only", "--quiet", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "trust_scale.json").read_text())
+    assert results["tiny"] is True
+    variants = [row["variant"] for row in results["rows"]]
+    assert variants[0] == "no trust settings" and len(variants) >= 2
+    assert [count for count, _ in results["parse"]] == [12, 25, 50]
