@@ -13,6 +13,8 @@ import base64
 import hashlib
 import struct
 import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from agent_rerun.pubkey import ssh_wire_blob
@@ -37,6 +39,34 @@ def sshsig(signer: Signer, message: bytes, namespace: str = "agent-rerun") -> st
     text = base64.b64encode(blob).decode("ascii")
     body = "\n".join(text[i:i + 70] for i in range(0, len(text), 70))
     return f"-----BEGIN SSH SIGNATURE-----\n{body}\n-----END SSH SIGNATURE-----\n"
+
+
+class SubprocessSigner:
+    """The key at ``uri`` signing in a fresh ``rerun``-side interpreter, one call per signature.
+
+    For backends whose library reads its configuration once per process (SoftHSM reads
+    ``SOFTHSM2_CONF`` when first loaded): the test process may hold another token folder.
+    """
+
+    def __init__(self, uri: str, env: Mapping[str, str]) -> None:
+        self.uri = uri
+        self.env = dict(env)
+        self.public_key = base64.b64decode(self._run("public", b""))
+
+    def sign(self, data: bytes) -> bytes:
+        return base64.b64decode(self._run("sign", data))
+
+    def _run(self, what: str, data: bytes) -> bytes:
+        code = ("import base64, sys\n"
+                "from agent_rerun.signer import load_signer\n"
+                "with load_signer(sys.argv[1]) as s:\n"
+                "    out = s.public_key if sys.argv[2] == 'public' else "
+                "s.sign(sys.stdin.buffer.read())\n"
+                "print(base64.b64encode(out).decode())\n")
+        done = subprocess.run([sys.executable, "-c", code, self.uri, what], input=data,
+                              capture_output=True, env=self.env, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        return done.stdout.strip()
 
 
 def ssh_keygen_verify(allowed_signers: Path, principal: str, message: bytes, signature: str,

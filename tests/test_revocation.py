@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OUR_VECTORS, PUBLISHED_VECTORS, run_cli, vector_dirs
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP, sample_step
 from sshagent_support import require_tools
 from sshsig_support import ssh_keygen_verify
+from support import OUR_VECTORS, PUBLISHED_VECTORS, run_cli, vector_dirs
 
 from agent_rerun.capture import CaptureOptions, capture
 from agent_rerun.errors import InputError

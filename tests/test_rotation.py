@@ -20,11 +20,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
 from pkcs11_fixtures import MAIN_TOKEN, SoftHsm, softhsm
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 from sshagent_support import OpenSshAgent, agent_fixture, make_key, require_tools
-from sshsig_support import ssh_keygen_find_principals, ssh_keygen_verify, sshsig
+from sshsig_support import (
+    SubprocessSigner,
+    ssh_keygen_find_principals,
+    ssh_keygen_verify,
+    sshsig,
+)
+from support import REPO, run_cli
 
 from agent_rerun.signer import Signer, load_signer
 from agent_rerun.trust import TrustedKey, parse_trust_file
@@ -247,8 +252,7 @@ def test_keys_list_pkcs11_token(softhsm: SoftHsm, tmp_path: Path) -> None:
     assert len(lines) == 1
     assert "pin-source" in lines[0] and softhsm.pin_file.read_text().strip() not in lines[0]
     uri = lines[0].split(" ", 4)[4]  # the comment is the key's own URI
-    with load_signer(uri) as signer:
-        assert_line_admits(lines[0], signer, tmp_path)
+    assert_line_admits(lines[0], SubprocessSigner(uri, softhsm.env()), tmp_path)
 
 
 @pytest.mark.keyring
@@ -257,13 +261,13 @@ def test_keys_list_keyring(tmp_path: Path) -> None:
         import keyring
         import keyring_support
     except ImportError as exc:
-        from conftest import require
+        from support import require
 
         require(False, f"keyring is not installed ({exc})")
         return
     service = "agent-rerun-rotation-tests"
     problem = keyring_support.secret_service_problem(service)
-    from conftest import require
+    from support import require
 
     require(problem is None, f"no usable Secret Service: {problem}")
     name = keyring_support.unique_name("rot")
