@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP, sample_step
-from sshagent_support import require_tools
+from sshagent_support import SshKey, require_tools
 from sshsig_support import ssh_keygen_verify
 from support import OUR_VECTORS, PUBLISHED_VECTORS, run_cli, vector_dirs
 
@@ -37,17 +37,12 @@ from agent_rerun.verify import verify, verify_files
 NAMES = ("a", "b", "c")
 
 
-@dataclass(frozen=True)
-class Key:
-    private: Path
-
-    @property
-    def pub(self) -> Path:
-        return self.private.with_name(self.private.name + ".pub")
+class Key(SshKey):
+    """An ssh-keygen key pair, with the spellings agent-rerun compares."""
 
     @property
     def line(self) -> str:
-        return self.pub.read_text().strip()
+        return self.pub_line
 
     @property
     def raw(self) -> bytes:
@@ -60,10 +55,6 @@ class Key:
     def signer(self) -> InMemorySigner:
         key = load_ssh_private_key(self.private.read_bytes(), password=None)
         return InMemorySigner(key)  # type: ignore[arg-type]
-
-    @property
-    def fingerprint(self) -> str:
-        return keygen("-lf", str(self.pub)).stdout.split()[1]
 
 
 def keygen(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -114,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for name in NAMES:
         assert keygen("-q", "-t", "ed25519", "-N", "", "-C", f"{name}@host",
                       "-f", str(root / name)).returncode == 0
-        keys[name] = Key(root / name)
+        keys[name] = Key(root / name, f"{name}@host")
     assert keygen("-q", "-t", "rsa", "-b", "2048", "-N", "", "-f",
                   str(root / "rsa")).returncode == 0
     actual = root / "actual.json"
@@ -124,7 +115,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         bundles[name] = root / f"{name}.rr"
         bundles[name].write_text(json.dumps(capture(SAMPLE_STEP,
                                                     CaptureOptions(signer=key.signer()))))
-    return World(root, keys, Key(root / "rsa"), bundles, actual)
+    return World(root, keys, Key(root / "rsa", "rsa"), bundles, actual)
 
 
 # ---------------------------------------------------------------- the file forms
