@@ -197,19 +197,6 @@ PromptFn = Callable[[str, bool], str]
 
 
 @dataclass(frozen=True)
-class KeyVersion:
-    """One live version of a key in a backend that keeps several (Vault Transit).
-
-    ``version`` is the backend's own label for it; ``uri`` selects that version
-    when the backend has such a URI form (else it is empty).
-    """
-
-    version: str
-    public_key: bytes
-    uri: str = ""
-
-
-@dataclass(frozen=True)
 class KeyInfo:
     """What a backend can say about a key without exposing it.
 
@@ -218,25 +205,12 @@ class KeyInfo:
     listings show such keys instead of silently dropping them; ``public_key`` is
     then empty.
 
-    ``versions`` is the optional hook for backends whose keys have versions:
-    every version whose signatures should still verify, oldest first, the one
-    ``public_key`` names (the one that signs now) among them. Empty means the
-    key has one version only. ``rerun keys list --format allowed-signers``
-    prints a trust line for each, so a rotation inside the backend keeps old
-    bundles verifying until the old version is retired.
     """
 
     uri: str
     public_key: bytes
     description: str = ""
     unusable: str = ""
-    versions: tuple[KeyVersion, ...] = ()
-
-    def live_public_keys(self) -> list[tuple[str, bytes]]:
-        """``(label, public key)`` for every version to trust: the versions, else the key."""
-        if not self.versions:
-            return [] if self.unusable else [("", self.public_key)]
-        return [(version.version, version.public_key) for version in self.versions]
 
 
 class Backend(Protocol):

@@ -289,13 +289,10 @@ def test_keys_list_keyring(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the versions hook
 
 VERSIONED_BACKEND = textwrap.dedent('''
-    """Test-only backend with key versions (the shape of Vault Transit's), from the URI name."""
+    """Test-only backend listing each live key version as its own key, as Transit does."""
     import hashlib
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from agent_rerun.signer import InMemorySigner, KeyInfo, KeyVersion
+    from agent_rerun.signer import InMemorySigner, KeyInfo
 
 
     def _signer(name, version):
@@ -313,10 +310,10 @@ VERSIONED_BACKEND = textwrap.dedent('''
             raise NotImplementedError
 
         def list_keys(self, uri, *, prompt=None):
-            versions = tuple(KeyVersion(str(v), _signer("k", str(v)).public_key,
-                                        f"testver:k@{v}") for v in (2, 3))
-            return [KeyInfo("testver:k", versions[-1].public_key, "versioned", "", versions),
-                    KeyInfo("testver:plain", _signer("plain", "1").public_key, "one version")]
+            return [KeyInfo(f"testver:k@{v}", _signer("k", str(v)).public_key, f"version {v}")
+                    for v in (2, 3)] + [
+                KeyInfo("testver:plain@1", _signer("plain", "1").public_key, "one version"),
+                KeyInfo("testver:rsa", b"", "", unusable="key type ssh-rsa")]
 
 
     backend = Backend()
@@ -335,7 +332,7 @@ def test_keys_list_prints_a_line_per_live_version(tmp_path: Path) -> None:
         filter(None, [str(site), str(REPO), os.environ.get("PYTHONPATH")]))}
     lines = _listed_lines("testver:", env=env)
     assert [line.split(" ", 4)[4] for line in lines] == [
-        "testver:k version 2", "testver:k version 3", "testver:plain"]
+        "testver:k@2", "testver:k@3", "testver:plain@1"]
     import sys
 
     sys.path.insert(0, str(site))
@@ -348,6 +345,3 @@ def test_keys_list_prints_a_line_per_live_version(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(site))
         sys.modules.pop("rerun_testver", None)
-    text = run_cli("keys", "list", "testver:", env=env)
-    assert text.returncode == 0, text.stderr
-    assert "version 2:" in text.stdout and "(signs now)" in text.stdout

@@ -124,22 +124,17 @@ def list_command(uri: str, output_format: str, line_options: TrustLineOptions) -
                 click.echo(printable(f"description:  {info.description}"))
             continue
         _print_key(info.uri, info.public_key, info.description)
-        for version in info.versions:
-            current = " (signs now)" if version.public_key == info.public_key else ""
-            click.echo(printable(f"version {version.version}:    "
-                                 f"{b64_public_key(version.public_key)}{current}"))
 
 
 def _print_trust_lines(infos: list[KeyInfo], line_options: TrustLineOptions) -> None:
-    """One line per live key version; keys that cannot sign are named on stderr only,
-    so stdout stays a file ssh-keygen and ``--trusted-keys`` read as it is."""
+    """One line per listed key. A backend with key versions lists each live version as
+    its own key (Transit does), so each gets its line. Keys that cannot sign are
+    named on stderr only: stdout stays a file ssh-keygen and ``--trusted-keys`` read."""
     for info in infos:
         if info.unusable:
             warn(f"skipped {info.uri}: {info.unusable}")
             continue
-        for label, public_key in info.live_public_keys():
-            comment = f"{info.uri} version {label}" if label else info.uri
-            click.echo(line_options.line(public_key, comment))
+        click.echo(line_options.line(info.public_key, info.uri))
 
 
 @keys_group.command("rotate")
