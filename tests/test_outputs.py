@@ -392,3 +392,33 @@ def test_closed_stdout_ends_quietly_with_sigpipe_status(tmp_path: Path, step: Pa
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, b"")
+
+
+@pytest.mark.parametrize("args", [
+    ["verify", "{bundle}", "{actual}"],
+    ["verify", "--batch", "{manifest}"],
+    ["capture", "{step}", "-o", "-", "--unsigned"],
+    ["inspect", "{bundle}"],
+    ["pubkey", "{key}"],
+], ids=["verify", "verify-batch", "capture-stdout", "inspect", "pubkey"])
+def test_a_full_disk_behind_stdout_is_one_line_naming_stdout(tmp_path: Path, step: Path,
+                                                             args: list[str]) -> None:
+    """``> file`` on a full disk: /dev/full answers every write with ENOSPC, as a full disk does."""
+    require(Path("/dev/full").exists(), "/dev/full is missing")
+    bundle = tmp_path / "b.rr"
+    assert run_cli("capture", step, "-o", bundle, "--unsigned").returncode == 0
+    actual = tmp_path / "actual.json"
+    actual.write_text(json.dumps(SAMPLE_ACTUAL))
+    manifest = tmp_path / "pairs.txt"
+    manifest.write_text("b.rr actual.json\n")
+    key = tmp_path / "k.pem"
+    assert run_cli("keygen", key).returncode == 0
+    names = {"bundle": bundle, "actual": actual, "manifest": manifest, "step": step, "key": key}
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([sys.executable, "-m", "agent_rerun",
+                               *(arg.format(**names) for arg in args)],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                              check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1] == "rerun: error: stdout: No space left on device"
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr

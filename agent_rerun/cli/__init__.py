@@ -81,6 +81,12 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("rerun: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:
+        # Every file error names its file on the way here; one that names none came
+        # from writing stdout (a full disk behind ``>``, /dev/full).
+        where = exc.filename if exc.filename is not None else "stdout"
+        click.echo(f"rerun: error: {where}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_FAILED)
     except Exception as exc:
         if os.environ.get("RERUN_DEBUG"):
             raise

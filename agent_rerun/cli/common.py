@@ -45,11 +45,11 @@ def reports_errors(func: F) -> F:
             return func(*args, **kwargs)
         except RerunError as exc:
             fail(str(exc), exc.exit_code)
-        except BrokenPipeError as exc:
-            if exc.filename is None:  # stdout closed: main() ends quietly (exit 141)
-                raise
-            fail(describe(exc), EXIT_FAILED)
         except OSError as exc:
+            # Unnamed: writing stdout failed. main() ends quietly for a closed pipe
+            # (exit 141) and names stdout for anything else.
+            if exc.filename is None:
+                raise
             fail(describe(exc), EXIT_FAILED)
         except RecursionError:
             fail("input is nested too deeply", EXIT_FAILED)
