@@ -9,7 +9,9 @@ spent most of capture and verify inside it. ``jcs_bytes`` therefore takes a fast
 path for plain JSON values (exact ``dict``/``list``/``str``/``int``/``float``/
 ``bool``/``None``) that escapes strings with the C JSON string encoder, and hands
 everything else to ``rfc8785.dumps`` unchanged, so the bytes, and the exception
-raised for a value JCS cannot encode, are always exactly ``rfc8785``'s.
+raised for a value JCS cannot encode, are always exactly ``rfc8785``'s. With the
+optional ``agent-rerun[fast]`` extra, large values that orjson provably writes
+as JCS go to orjson first (``agent_rerun.fastjcs``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
+from agent_rerun.fastjcs import plain_jcs
 from agent_rerun.jsonvalue import (
     MAX_DEPTH,
     MAX_SAFE_INTEGER,
@@ -78,6 +81,9 @@ def checked_sha256_of_jcs(value: Any, path: str, depth: int = 0) -> str:
 
 
 def _fast_jcs_bytes(value: Any, depth: int = 0) -> bytes:
+    accelerated = plain_jcs(value, depth)  # orjson, when installed and provably the same
+    if accelerated is not None:
+        return accelerated
     chunks: list[bytes] = []
     _encode(value, chunks.append, depth)
     return b"".join(chunks)
