@@ -119,9 +119,37 @@ def default_config_path() -> Path:
     """Where the config is looked for when ``$RERUN_CONFIG`` is not set."""
     from pathlib import Path
 
-    import click
+    return Path(default_config_location())
 
-    return Path(click.get_app_dir(APP_NAME)) / "config.toml"
+
+def default_config_location() -> str:
+    """``str(default_config_path())`` without importing click or pathlib.
+
+    Every ``rerun verify`` asks, and importing those two costs more than the
+    rest of a small verify. Outside Windows this spells out what
+    ``click.get_app_dir(APP_NAME)`` returns, then joins and normalises as
+    ``pathlib`` does; tests/test_config.py compares the two.
+    """
+    if sys.platform == "win32":  # APPDATA and drive letters: leave those to click
+        from pathlib import Path
+
+        import click
+
+        return str(Path(click.get_app_dir(APP_NAME)) / "config.toml")
+    if sys.platform == "darwin":
+        folder = os.path.join(os.path.expanduser("~/Library/Application Support"), APP_NAME)
+    else:
+        folder = os.path.join(os.environ.get("XDG_CONFIG_HOME", os.path.expanduser("~/.config")),
+                              APP_NAME)
+    return _as_pathlib_writes(folder + "/config.toml")
+
+
+def _as_pathlib_writes(path: str) -> str:
+    """A POSIX path as ``str(PurePosixPath(path))`` spells it: no empty or ``.``
+    parts, a leading ``//`` kept (POSIX leaves its meaning to the system), ``.`` when empty."""
+    root = "//" if path.startswith("//") and not path.startswith("///") else (
+        "/" if path.startswith("/") else "")
+    return root + "/".join(part for part in path.split("/") if part not in ("", ".")) or "."
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -140,7 +168,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             return Config()
         where, required = os.path.expanduser(named), True
     else:
-        where, required = os.fspath(default_config_path()), False
+        where, required = default_config_location(), False
     if not required and not os.path.lexists(where):
         return Config()
     # A config that exists but cannot be read (a dotfiles link into an unmounted

@@ -1,18 +1,19 @@
 """What every command shares: exit codes, one-line errors, prompts, config defaults.
 
 Kept import-light on purpose: ``rerun verify`` starts faster than a Python
-interpreter can import cryptography, so heavy modules load inside commands.
+interpreter can import cryptography, so heavy modules load inside commands,
+and click itself loads only when a message is printed through it (the quick
+``rerun verify BUNDLE ACTUAL`` path uses this module without click).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
-
-import click
 
 # The exit codes live with the errors that carry them; commands import them from here.
 from agent_rerun.errors import EXIT_FAILED as EXIT_FAILED
@@ -28,11 +29,15 @@ T = TypeVar("T")
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print one line on stderr and exit; never a traceback."""
+    import click
+
     click.echo(f"rerun: error: {one_line(message)}", err=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
+    import click
+
     click.echo(f"rerun: warning: {one_line(message)}", err=True)
 
 
@@ -98,12 +103,21 @@ def progress(items: Iterable[T], *, label: str, length: int | None = None,
     if not (enabled and sys.stderr.isatty()):
         yield from items
         return
+    import click
+
     with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
         yield from bar
 
 
+def result_text(payload: dict[str, Any]) -> str:
+    """A result as the published CLI prints it: indented JSON (the caller adds the newline)."""
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
 def terminal_prompt(text: str, confirm: bool) -> str:
     """A PromptFn backed by click: hidden input, confirmation for new secrets."""
+    import click
+
     # A new secret may be left empty (an unencrypted key file), so empty is a valid answer.
     value: str = click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=True,
                               default="" if confirm else None, show_default=False)
