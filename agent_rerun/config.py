@@ -25,14 +25,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent_rerun.configpath import APP_NAME as APP_NAME
+from agent_rerun.configpath import CONFIG_ENV as CONFIG_ENV
+from agent_rerun.configpath import config_file_to_read, default_config_location
 from agent_rerun.errors import InputError, SignerError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: Environment variable naming the config file; set to an empty string for none at all.
-CONFIG_ENV = "RERUN_CONFIG"
-APP_NAME = "agent-rerun"
 
 _SCHEMA: dict[str, dict[str, str]] = {
     "sign": {"key": "string"},
@@ -122,36 +122,6 @@ def default_config_path() -> Path:
     return Path(default_config_location())
 
 
-def default_config_location() -> str:
-    """``str(default_config_path())`` without importing click or pathlib.
-
-    Every ``rerun verify`` asks, and importing those two costs more than the
-    rest of a small verify. Outside Windows this spells out what
-    ``click.get_app_dir(APP_NAME)`` returns, then joins and normalises as
-    ``pathlib`` does; tests/test_config.py compares the two.
-    """
-    if sys.platform == "win32":  # APPDATA and drive letters: leave those to click
-        from pathlib import Path
-
-        import click
-
-        return str(Path(click.get_app_dir(APP_NAME)) / "config.toml")
-    if sys.platform == "darwin":
-        folder = os.path.join(os.path.expanduser("~/Library/Application Support"), APP_NAME)
-    else:
-        folder = os.path.join(os.environ.get("XDG_CONFIG_HOME", os.path.expanduser("~/.config")),
-                              APP_NAME)
-    return _as_pathlib_writes(folder + "/config.toml")
-
-
-def _as_pathlib_writes(path: str) -> str:
-    """A POSIX path as ``str(PurePosixPath(path))`` spells it: no empty or ``.``
-    parts, a leading ``//`` kept (POSIX leaves its meaning to the system), ``.`` when empty."""
-    root = "//" if path.startswith("//") and not path.startswith("///") else (
-        "/" if path.startswith("/") else "")
-    return root + "/".join(part for part in path.split("/") if part not in ("", ".")) or "."
-
-
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read the config file.
 
@@ -159,17 +129,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     silently drop trusted keys); the default location may be absent, giving an
     empty Config. ``$RERUN_CONFIG=""`` means no config file.
     """
-    # pathlib loads only once there is a file to read: every `rerun verify` asks.
-    if path is not None:
-        where, required = os.path.expanduser(path), True
-    elif CONFIG_ENV in os.environ:
-        named = os.environ[CONFIG_ENV]
-        if not named:
-            return Config()
-        where, required = os.path.expanduser(named), True
-    else:
-        where, required = default_config_location(), False
-    if not required and not os.path.lexists(where):
+    where = config_file_to_read(path)
+    if where is None:
         return Config()
     # A config that exists but cannot be read (a dotfiles link into an unmounted
     # folder, a folder, no permission) is an error, never "no config": trust fails closed.
