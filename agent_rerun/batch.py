@@ -124,7 +124,10 @@ def verify_pairs(
     handler's), terminates those processes."""
     if policy is None:
         policy = VerifyPolicy()
+    from agent_rerun.fastjcs import preload
+
     if jobs <= 1:
+        preload()  # many small values ahead: the accelerator, if installed, pays off
         for pair in pairs:
             yield verify_pair(pair, policy)
         return
@@ -196,6 +199,8 @@ def _start_worker(policy: VerifyPolicy) -> None:
     """Ctrl-C and hang-up reach the whole process group, but stopping is the parent's call:
     it terminates the workers (SIGTERM, whose default action a forked worker
     must have back in place of any handler the parent installed)."""
+    from agent_rerun.fastjcs import preload
+
     global _worker_policy
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -203,6 +208,7 @@ def _start_worker(policy: VerifyPolicy) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hang-up reaches the group, too
     _mask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _worker_policy = policy
+    preload()
 
 
 def _verify_pair_in_worker(pair: Pair) -> PairResult:

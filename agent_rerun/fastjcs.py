@@ -28,15 +28,18 @@ from typing import Any
 
 from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER
 
-#: Below this many characters of strings a value is encoded in Python: the walk
-#: then costs as much as it saves, and ``rerun verify`` of a small bundle should
-#: not pay for importing orjson at start-up.
+#: Until orjson has been loaded, values with fewer characters of strings than
+#: this are encoded in Python: ``rerun verify`` of a small bundle should not pay
+#: for importing orjson at start-up. Once it is loaded (by a large value, or by
+#: ``preload`` in a batch), every value orjson writes as JCS goes to it: even a
+#: message of a few hundred characters is walked and written faster than our
+#: encoder writes it.
 MIN_CHARS = 4096
 
 DISABLE_ENV = "RERUN_NO_ACCELERATOR"
 
 _Dumps = Callable[[Any], bytes]
-#: None: not looked for yet; False: unavailable or switched off.
+#: None: not looked for yet; False: not installed, or switched off.
 _dumps: _Dumps | bool | None = None if not os.environ.get(DISABLE_ENV) else False
 
 
@@ -45,25 +48,57 @@ def available() -> bool:
     return _load() is not None
 
 
+def preload() -> None:
+    """Load orjson now (when installed), for a caller about to encode many values."""
+    _load()
+
+
 def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
     """The JCS bytes of ``value`` from orjson, or None when the caller must encode it.
 
-    None means: no accelerator, a small value, or something in it that orjson
-    would write differently or that JCS refuses (the caller's encoder reports it).
-    ``depth`` is how deep ``value`` sits in its record, as for the caller's encoder.
+    None means: no accelerator, a small value while orjson is not loaded yet,
+    or something in the value that orjson would write differently or that JCS
+    refuses (the caller's encoder reports it). ``depth`` is how deep ``value``
+    sits in its record, as for the caller's encoder.
     """
-    if _dumps is False:
+    dumps = _dumps
+    if dumps is False:
+        return None
+    if dumps is None and not _installed():
         return None
     chars = _safe_chars(value, depth)
-    if chars < MIN_CHARS:
+    if chars < 0:
         return None
-    dumps = _load()
-    if dumps is None:
-        return None
+    if not callable(dumps):
+        if chars < MIN_CHARS:
+            return None
+        dumps = _load()
+        if dumps is None:
+            return None
     try:
         return dumps(value)
     except TypeError:  # orjson.JSONEncodeError: a lone surrogate, too deep for orjson
         return None
+
+
+#: Whether orjson can be imported, once asked.
+_found: bool | None = None
+
+
+def _installed() -> bool:
+    """Whether orjson can be imported, found out once without importing it, so
+    that without the extra small values are not walked for nothing."""
+    global _dumps, _found
+    if _found is None:
+        from importlib.util import find_spec
+
+        try:
+            _found = find_spec("orjson") is not None
+        except (ImportError, ValueError):
+            _found = False
+        if not _found:
+            _dumps = False
+    return _found
 
 
 def _load() -> _Dumps | None:

@@ -49,6 +49,8 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         pytest.skip("orjson (the [fast] extra) is not installed")
     else:
         monkeypatch.setattr(fastjcs, "_dumps", None)  # looked up afresh
+        monkeypatch.setattr(fastjcs, "_found", None)
+        fastjcs.preload()  # as a batch does: small values then go to orjson too
     yield request.param
 
 
@@ -112,6 +114,13 @@ def test_large_values_match_rfc8785(mode: str, value: Any) -> None:
     _check(_padded(value))
 
 
+@settings(max_examples=400, deadline=None, suppress_health_check=_ONE_MODE)
+@given(value=_JSON)
+def test_small_values_match_rfc8785(mode: str, value: Any) -> None:
+    _check(value)
+    _check([value, {"k": value}])
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=_ONE_MODE)
 @given(keys=st.lists(_KEYS, min_size=2, max_size=8, unique=True))
 def test_key_order_is_utf16_order_on_the_fast_path(mode: str, keys: list[str]) -> None:
@@ -148,6 +157,12 @@ def test_the_accelerator_is_used_for_a_large_plain_value(mode: str) -> None:
 ])
 def test_the_accelerator_declines_what_orjson_writes_differently(value: dict[str, Any]) -> None:
     assert fastjcs.plain_jcs(_padded(value)) is None
+
+
+@needs_orjson
+def test_once_loaded_small_values_go_to_orjson(mode: str) -> None:
+    value = {"role": "user", "content": "hi"}
+    assert fastjcs.plain_jcs(value) == (rfc8785.dumps(value) if mode == "orjson" else None)
 
 
 def test_small_values_never_load_orjson() -> None:
