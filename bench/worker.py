@@ -92,8 +92,14 @@ class Worker:
         return {"seconds": seconds, "check": check}
 
     def version(self) -> dict[str, Any]:
+        try:
+            from agent_rerun import fastjcs  # not in the published package
+        except ImportError:
+            accelerated = False
+        else:
+            accelerated = fastjcs.available()
         return {"version": getattr(agent_rerun, "__version__", "0.1.0"),
-                "file": agent_rerun.__file__}
+                "file": agent_rerun.__file__, "accelerated": accelerated}
 
 
 def main() -> None:
