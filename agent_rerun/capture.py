@@ -209,13 +209,18 @@ def capture_many(steps: Iterable[Any], opts: CaptureOptions | None = None) -> It
                 raise
             to_check.put((payload, signature))
             pending.append((unsigned, signature))
-            if len(pending) > 1:  # the one just signed is being checked meanwhile
+            if len(pending) > _CHECK_LAG:  # the newest are being checked meanwhile
                 yield _checked(public_key, *pending.popleft(), checked.get())
         while pending:
             yield _checked(public_key, *pending.popleft(), checked.get())
     finally:
         to_check.put(None)
         checker.join()
+
+
+#: How many signed bundles may wait for their check: enough that the signing
+#: thread seldom waits for the checking one when the scheduler is slow to run it.
+_CHECK_LAG = 16
 
 
 def _checked(public_key: bytes, unsigned: dict[str, Any], signature: bytes,

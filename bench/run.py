@@ -284,7 +284,7 @@ def in_process(rows: list[Row], sizes: Sizes, cases: list[tuple[Case, str, str]]
             ours = WorkerProcess(ours_python, env)
             theirs = WorkerProcess(theirs_python) if theirs_python else None
             try:
-                if variant and not ours.call("version")["accelerated"]:
+                if variant and not ours.call("version")["orjson"]:
                     continue  # no orjson in this venv: the first pass was stdlib already
                 _time_case(rows, sizes, case, label + variant, target, ours, theirs)
             finally:
