@@ -38,14 +38,19 @@ def capture(step: Any, opts: CaptureOptions | None = None) -> Bundle:
     opts = opts or CaptureOptions()
     if opts.signing_key is not None and opts.signer is not None:
         raise ValueError("give CaptureOptions either signing_key or signer, not both")
-    # The hashed parts are checked as they are hashed (checked_sha256_of_jcs).
-    validate_step_record(step, checked=("inputs.*", "expected.transcript"))
-    bundle = bundle_from_step(step)  # valid by construction from a valid step record
+    bundle = _unsigned_bundle(step)
     if opts.signer is not None:
         return sign_bundle(bundle, opts.signer)
     if opts.signing_key is not None:
         return sign_bundle(bundle, opts.signing_key)
     return bundle
+
+
+def _unsigned_bundle(step: Any) -> Bundle:
+    """Check ``step`` and build its unsigned bundle (valid by construction)."""
+    # The hashed parts are checked as they are hashed (checked_sha256_of_jcs).
+    validate_step_record(step, checked=("inputs.*", "expected.transcript"))
+    return bundle_from_step(step)
 
 
 def bundle_from_step(step: Mapping[str, Any]) -> Bundle:
@@ -199,8 +204,7 @@ def capture_many(steps: Iterable[Any], opts: CaptureOptions | None = None) -> It
     try:
         for step in steps:
             try:
-                check_step_except_hashed(step)
-                unsigned = dict(bundle_from_step(step))
+                unsigned = dict(_unsigned_bundle(step))
                 payload = signing_payload(unsigned)
                 signature = bytes(sign_unchecked(payload))
             except BaseException:

@@ -20,7 +20,7 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
-from test_canonical_fastpath import _as_doubles
+from support import as_doubles
 
 from agent_rerun import fastjcs
 from agent_rerun.canonical import checked_sha256_of_jcs, jcs_bytes, sha256_hex
@@ -86,7 +86,7 @@ def _padded(value: Any) -> dict[str, Any]:
 
 def _reference(value: Any) -> bytes | type[Exception]:
     try:  # integers JCS writes as digits of a double are given to rfc8785 as that double
-        return rfc8785.dumps(_as_doubles(value))
+        return rfc8785.dumps(as_doubles(value))
     except Exception as exc:
         return type(exc)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import OUR_VECTORS, PUBLISHED_VECTORS, REPO, vector_dirs
+from support import OUR_VECTORS, PUBLISHED_VECTORS, REPO, vector_dirs
 
 from agent_rerun.cli.quick_verify import quick_verify_paths
 from agent_rerun.cli.streams import EXIT_BROKEN_PIPE
