@@ -201,3 +201,14 @@ def test_the_package_works_without_orjson() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.split() == ["False", "None"]
+
+
+def test_a_transcript_hashed_in_batches_has_the_hash_of_its_jcs_bytes(mode: str) -> None:
+    """The standard-library path hashes as it writes (a batch of chunks at a time);
+    enough messages that several batches are hashed."""
+    messages = [{"role": ("user", "assistant")[i % 2], "content": f"m{i} é😀", "n": i}
+                for i in range(30_000)]
+    expected = sha256_hex(rfc8785.dumps(messages))
+    assert checked_sha256_of_jcs(messages, "messages") == expected
+    assert checked_sha256_of_jcs([messages, {"m": messages}], "x") == sha256_hex(
+        rfc8785.dumps([messages, {"m": messages}]))
