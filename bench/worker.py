@@ -56,10 +56,13 @@ class Worker:
             def call(step: Any) -> Any:
                 return capture(step, options)
         elif op == "cosine":  # the similarity alone, on vectors decoded beforehand
-            expected = decode_embedding(case["bundle"]["expected"]["semantic_embedding"])
-            got = decode_embedding(case["actual"]["output"]["embedding"])
+            bundle_path, actual_path = case["bundle"], case["actual"]
 
-            def call() -> Any:
+            def fresh() -> Any:
+                return (decode_embedding(_load(bundle_path)["expected"]["semantic_embedding"]),
+                        decode_embedding(_load(actual_path)["output"]["embedding"]))
+
+            def call(expected: Any, got: Any = None) -> Any:
                 return cosine(expected, got)
         else:
             bundle_path, actual_path = case["bundle"], case["actual"]
