@@ -135,7 +135,7 @@ def printable(text: str) -> str:
     Bundles are untrusted input: a value holding a newline or a terminal escape
     sequence must not be able to forge or hide a line of our output.
     """
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
+    return _control().sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
                         text)
 
 
@@ -144,6 +144,9 @@ def one_line(message: str) -> str:
     return _collapse(printable(message))
 
 
-#: C0/C1 controls, bidi embeddings/overrides/isolates (which reorder what a
-#: terminal shows) and the Unicode line/paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+@functools.cache
+def _control() -> re.Pattern[str]:
+    """C0/C1 controls, bidi embeddings/overrides/isolates (which reorder what a
+    terminal shows) and the Unicode line/paragraph separators; compiled on first
+    use, since a verified ``rerun verify`` prints no message."""
+    return re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
