@@ -108,6 +108,7 @@ def run_bench(work: Path, steps: int, rounds: int, cli: bool) -> int:
 
     pin_file = work / "pin"
     pin_file.write_text(PIN)
+    pin_file.chmod(0o600)  # a PIN file others can read is warned about
     uri = f"pkcs11:token={TOKEN};object=bench?module-path={MODULE}&pin-source={pin_file}"
     key_uri = generate_key(uri).uri
     records = [small_step(i) for i in range(steps)]
