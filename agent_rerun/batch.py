@@ -19,6 +19,7 @@ unreadable file) yields a failed result with an error code, and the run goes on.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -67,38 +68,86 @@ class PairResult:
 
 def pairs_from(source: str | os.PathLike[str]) -> list[Pair]:
     """Pairs from a folder or a manifest file (see the module docstring)."""
-    path = Path(source)
-    if path.is_dir():
-        return pairs_from_folder(path)
-    return pairs_from_manifest(path)
+    return list(iter_pairs(source))
+
+
+def iter_pairs(source: str | os.PathLike[str]) -> PairStream:
+    """``pairs_from`` one pair at a time, so a run over 100,000 pairs never holds
+    them all (only the folder's file names, or the manifest's text). The folder
+    is listed, or the manifest read, here: an unusable source raises ``InputError``
+    now, and ``len`` is known before the first pair is checked."""
+    name = os.fspath(source)
+    if os.path.isdir(name):
+        names = _bundle_names(name)
+        return PairStream(len(names), _folder_pairs(name, names))
+    path = Path(name)
+    text = _manifest_text(path)
+    count = sum(1 for line in _lines(text) if line.strip() and not line.strip().startswith("#"))
+    return PairStream(count, _manifest_pairs(path, text))
+
+
+class PairStream(Iterator[Pair]):
+    """The pairs of one folder or manifest, formed as they are taken; ``len`` is how
+    many there are in all (for progress and for "N of M" messages)."""
+
+    def __init__(self, count: int, pairs: Iterator[Pair]) -> None:
+        self._count = count
+        self._pairs = pairs
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __next__(self) -> Pair:
+        return next(self._pairs)
 
 
 def pairs_from_folder(folder: str | os.PathLike[str]) -> list[Pair]:
     """Each ``NAME.rr`` with ``NAME.actual.json`` (preferred) or ``NAME.json``."""
-    root = Path(folder)
-    try:
-        bundles = sorted(entry for entry in root.iterdir()
-                         if entry.name.endswith(BUNDLE_SUFFIX) and entry.is_file())
-    except OSError as exc:
-        raise InputError(f"{root}: cannot list folder: {exc.strerror or exc}") from None
-    pairs = []
-    for bundle in bundles:
-        name = bundle.name[: -len(BUNDLE_SUFFIX)]
-        candidates = [root / (name + suffix) for suffix in ACTUAL_SUFFIXES]
-        actual = next((c for c in candidates if c.is_file()), None)
-        if actual is None:
-            wanted = " or ".join(c.name for c in candidates)
-            pairs.append(Pair(name, str(bundle), None, f"MissingActual:no {wanted} beside it"))
-        else:
-            pairs.append(Pair(name, str(bundle), str(actual)))
-    return pairs
+    root = os.fspath(folder)
+    return list(_folder_pairs(root, _bundle_names(root)))
 
 
 def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
     """Pairs listed in a JSON Lines or two-column text manifest."""
+    path = Path(manifest)
+    return list(_manifest_pairs(path, _manifest_text(path)))
+
+
+def _bundle_names(root: str) -> list[str]:
+    """The folder's ``*.rr`` file names, sorted (only the names: they are all a
+    folder listing has to hold at once)."""
+    try:
+        with os.scandir(root) as entries:
+            names = [entry.name for entry in entries
+                     if entry.name.endswith(BUNDLE_SUFFIX) and entry.is_file()]
+    except OSError as exc:
+        raise InputError(f"{Path(root)}: cannot list folder: {exc.strerror or exc}") from None
+    names.sort()
+    return names
+
+
+def _folder_pairs(root: str, bundle_names: list[str]) -> Iterator[Pair]:
+    # Spelt as pathlib spells ``Path(root) / name``: the paths are printed in every result.
+    base = str(Path(root))
+
+    def join(file_name: str) -> str:
+        return file_name if base == "." else os.path.join(base, file_name)
+
+    for bundle_name in bundle_names:
+        name = bundle_name[: -len(BUNDLE_SUFFIX)]
+        bundle = join(bundle_name)
+        candidates = [join(name + suffix) for suffix in ACTUAL_SUFFIXES]
+        actual = next((c for c in candidates if os.path.isfile(c)), None)
+        if actual is None:
+            wanted = " or ".join(os.path.basename(c) for c in candidates)
+            yield Pair(name, bundle, None, f"MissingActual:no {wanted} beside it")
+        else:
+            yield Pair(name, bundle, actual)
+
+
+def _manifest_text(path: Path) -> str:
     from agent_rerun.inputs import LIST_LIMIT, read_input
 
-    path = Path(manifest)
     try:
         text = read_input(path, "manifest", limit=LIST_LIMIT).decode("utf-8")
     except UnicodeDecodeError:
@@ -106,12 +155,33 @@ def pairs_from_manifest(manifest: str | os.PathLike[str]) -> list[Pair]:
     if text.startswith("\ufeff"):
         raise InputError(f"{path}: starts with a byte-order mark; save the manifest as "
                          "plain UTF-8")
+    return text
+
+
+def _manifest_pairs(path: Path, text: str) -> Iterator[Pair]:
     base = path.parent
-    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)]
-    lines = [(number, line) for number, line in lines if line and not line.startswith("#")]
-    json_lines = bool(lines) and lines[0][1].startswith("{")
-    parse = _json_line if json_lines else _text_line
-    return [parse(line, number, base, path) for number, line in lines]
+    parse = None
+    for number, raw in enumerate(_lines(text), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if parse is None:  # the first meaningful line decides the format
+            parse = _json_line if line.startswith("{") else _text_line
+        yield parse(line, number, base, path)
+
+
+#: Where ``str.splitlines`` splits.
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """``text.splitlines()`` one line at a time (a 100,000-line manifest is not copied)."""
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        yield text[start:match.start()]
+        start = match.end()
+    if start < len(text):
+        yield text[start:]
 
 
 def verify_pairs(
@@ -124,7 +194,10 @@ def verify_pairs(
     handler's), terminates those processes."""
     if policy is None:
         policy = VerifyPolicy()
+    from agent_rerun.fastjcs import preload
+
     if jobs <= 1:
+        preload()  # many small values ahead: the accelerator, if installed, pays off
         for pair in pairs:
             yield verify_pair(pair, policy)
         return
@@ -196,6 +269,8 @@ def _start_worker(policy: VerifyPolicy) -> None:
     """Ctrl-C and hang-up reach the whole process group, but stopping is the parent's call:
     it terminates the workers (SIGTERM, whose default action a forked worker
     must have back in place of any handler the parent installed)."""
+    from agent_rerun.fastjcs import preload
+
     global _worker_policy
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -203,6 +278,7 @@ def _start_worker(policy: VerifyPolicy) -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hang-up reaches the group, too
     _mask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _worker_policy = policy
+    preload()
 
 
 def _verify_pair_in_worker(pair: Pair) -> PairResult:

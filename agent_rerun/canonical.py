@@ -9,7 +9,9 @@ spent most of capture and verify inside it. ``jcs_bytes`` therefore takes a fast
 path for plain JSON values (exact ``dict``/``list``/``str``/``int``/``float``/
 ``bool``/``None``) that escapes strings with the C JSON string encoder, and hands
 everything else to ``rfc8785.dumps`` unchanged, so the bytes, and the exception
-raised for a value JCS cannot encode, are always exactly ``rfc8785``'s.
+raised for a value JCS cannot encode, are always exactly ``rfc8785``'s. With the
+optional ``agent-rerun[fast]`` extra, large values that orjson provably writes
+as JCS go to orjson first (``agent_rerun.fastjcs``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
+from agent_rerun.fastjcs import plain_jcs
 from agent_rerun.jsonvalue import (
     MAX_DEPTH,
     MAX_SAFE_INTEGER,
@@ -70,14 +73,47 @@ def checked_sha256_of_jcs(value: Any, path: str, depth: int = 0) -> str:
     counts from the record's root, as the I-JSON reader counts from the file's.
     """
     try:
-        data = _fast_jcs_bytes(value, depth)
+        return "sha256:" + _fast_jcs_sha256(value, depth)
     except (_NotPlain, UnicodeEncodeError, RecursionError):
         check_json_value(value, path, depth)
-        data = jcs_bytes(value)
-    return sha256_hex(data)
+        return sha256_hex(jcs_bytes(value))
+
+
+def _fast_jcs_sha256(value: Any, depth: int) -> str:
+    """The hex SHA-256 of the fast path's bytes, hashed as they are written: a
+    transcript of a million messages would otherwise hold millions of small
+    ``bytes`` chunks at once before they are joined."""
+    accelerated = plain_jcs(value, depth)
+    if accelerated is not None:
+        return hashlib.sha256(accelerated).hexdigest()
+    sink = _HashingSink()
+    _encode(value, sink.append, depth)
+    sink.spill()
+    return sink.hasher.hexdigest()
+
+
+class _HashingSink(list):  # type: ignore[type-arg]
+    """Chunks of output, fed to SHA-256 a batch at a time by ``_encode``'s list loop."""
+
+    __slots__ = ("hasher",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hasher = hashlib.sha256()
+
+    def spill(self) -> None:
+        self.hasher.update(b"".join(self))
+        self.clear()
+
+
+#: Chunks a ``_HashingSink`` holds before they are hashed.
+_SPILL_AT = 1 << 16
 
 
 def _fast_jcs_bytes(value: Any, depth: int = 0) -> bytes:
+    accelerated = plain_jcs(value, depth)  # orjson, when installed and provably the same
+    if accelerated is not None:
+        return accelerated
     chunks: list[bytes] = []
     _encode(value, chunks.append, depth)
     return b"".join(chunks)
@@ -122,6 +158,10 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
             emit(b"[]")
             return
         separator = b"["
+        # ``emit`` is a list's append; a hashing sink's is emptied as it fills.
+        sink = getattr(emit, "__self__", None)
+        if not isinstance(sink, _HashingSink):
+            sink = None
         for item in value:
             emit(separator)
             separator = b","
@@ -129,6 +169,8 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
                 emit(encode_basestring(item).encode("utf-8"))
             else:
                 _encode(item, emit, depth + 1)
+                if sink is not None and len(sink) >= _SPILL_AT:
+                    sink.spill()
         emit(b"]")
     elif kind is str:
         emit(encode_basestring(value).encode("utf-8"))

@@ -25,14 +25,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent_rerun.configpath import APP_NAME as APP_NAME
+from agent_rerun.configpath import CONFIG_ENV as CONFIG_ENV
+from agent_rerun.configpath import config_file_to_read, default_config_location
 from agent_rerun.errors import InputError, SignerError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: Environment variable naming the config file; set to an empty string for none at all.
-CONFIG_ENV = "RERUN_CONFIG"
-APP_NAME = "agent-rerun"
 
 _SCHEMA: dict[str, dict[str, str]] = {
     "sign": {"key": "string"},
@@ -119,9 +119,7 @@ def default_config_path() -> Path:
     """Where the config is looked for when ``$RERUN_CONFIG`` is not set."""
     from pathlib import Path
 
-    import click
-
-    return Path(click.get_app_dir(APP_NAME)) / "config.toml"
+    return Path(default_config_location())
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -131,17 +129,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     silently drop trusted keys); the default location may be absent, giving an
     empty Config. ``$RERUN_CONFIG=""`` means no config file.
     """
-    # pathlib loads only once there is a file to read: every `rerun verify` asks.
-    if path is not None:
-        where, required = os.path.expanduser(path), True
-    elif CONFIG_ENV in os.environ:
-        named = os.environ[CONFIG_ENV]
-        if not named:
-            return Config()
-        where, required = os.path.expanduser(named), True
-    else:
-        where, required = os.fspath(default_config_path()), False
-    if not required and not os.path.lexists(where):
+    where = config_file_to_read(path)
+    if where is None:
         return Config()
     # A config that exists but cannot be read (a dotfiles link into an unmounted
     # folder, a folder, no permission) is an error, never "no config": trust fails closed.

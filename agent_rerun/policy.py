@@ -11,22 +11,38 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent_rerun.errors import InputError
-from agent_rerun.revocation import RevocationList, load_revocation_file, revoked_keys_from
-from agent_rerun.trust import TrustedKey, TrustIndex, parse_trust_file, parse_trusted_key
 
+# The trust and revocation modules (and the pathlib and datetime they use) load
+# only when there are keys to parse: a plain ``rerun verify`` has none.
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import TypeAlias
 
     from agent_rerun.config import Config
+    from agent_rerun.revocation import RevocationList
+    from agent_rerun.trust import TrustedKey, TrustIndex
 
-#: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
-#: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
-TrustedKeyLike = bytes | str | TrustedKey
-#: What ``revoked_keys`` may be: a loaded list, or raw keys / key texts.
-RevokedKeysLike = RevocationList | Iterable[bytes | str]
+    #: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
+    #: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
+    TrustedKeyLike: TypeAlias = bytes | str | TrustedKey
+    #: What ``revoked_keys`` may be: a loaded list, or raw keys / key texts.
+    RevokedKeysLike: TypeAlias = RevocationList | Iterable[bytes | str]
+
+
+def __getattr__(name: str) -> Any:
+    """``TrustedKeyLike`` and ``RevokedKeysLike`` at run time, built on first use."""
+    if name == "TrustedKeyLike":
+        from agent_rerun.trust import TrustedKey
+
+        return bytes | str | TrustedKey
+    if name == "RevokedKeysLike":
+        from agent_rerun.revocation import RevocationList
+
+        return RevocationList | Iterable[bytes | str]
+    raise AttributeError(f"module 'agent_rerun.policy' has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -58,14 +74,22 @@ def make_policy(
 
 def trust_index_from(trusted_keys: Iterable[TrustedKeyLike] | None) -> TrustIndex | None:
     """``trusted_keys`` as an index (None stays None: no trust checking)."""
-    if trusted_keys is None or isinstance(trusted_keys, TrustIndex):
+    if trusted_keys is None:
+        return None
+    from agent_rerun.trust import TrustIndex
+
+    if isinstance(trusted_keys, TrustIndex):
         return trusted_keys
     return TrustIndex(_as_trusted_keys(trusted_keys))
 
 
 def revocation_list_from(revoked_keys: RevokedKeysLike | None) -> RevocationList | None:
     """``revoked_keys`` as a list (None stays None: no revocation check)."""
-    if revoked_keys is None or isinstance(revoked_keys, RevocationList):
+    if revoked_keys is None:
+        return None
+    from agent_rerun.revocation import RevocationList, revoked_keys_from
+
+    if isinstance(revoked_keys, RevocationList):
         return revoked_keys
     return revoked_keys_from(revoked_keys)
 
@@ -84,6 +108,12 @@ def resolve_policy(
     ``config`` None reads the config file (``load_config``).
     """
     if config is None:
+        from agent_rerun.configpath import config_file_to_read
+
+        if (config_file_to_read() is None and not trusted_key_texts and trust_file is None
+                and not revoked_files):
+            # Nothing to merge (the usual CI case): skip loading the config reader.
+            return VerifyPolicy(require_signature=require_signature)
         from agent_rerun.config import load_config
 
         config = load_config()
@@ -95,9 +125,13 @@ def resolve_policy(
     if texts or trust_file is not None:
         if trust_file is not None and not os.fspath(trust_file).strip():
             raise InputError("--trusted-keys: the trust file path is empty")
+        from agent_rerun.trust import TrustIndex
+
         trusted = TrustIndex(_parse_keys(texts, trust_file, "--trusted-key"))
         source = "the --trusted-key/--trusted-keys flags"
     elif config.trusted_keys is not None or config.trusted_keys_file is not None:
+        from agent_rerun.trust import TrustIndex
+
         trusted = TrustIndex(_parse_keys(config.trusted_keys or (), config.trusted_keys_file,
                                          f"{config.source}: verify.trusted_keys"))
         source = f"config {config.source}"
@@ -106,6 +140,8 @@ def resolve_policy(
         raise InputError("--revoked-keys: the revocation file path is empty")
     files.extend(config.revoked_keys_files)
     revoked: RevocationList | None = None
+    if files:
+        from agent_rerun.revocation import load_revocation_file
     for name in files:
         loaded = load_revocation_file(name)
         revoked = loaded if revoked is None else revoked.merged(loaded)
@@ -115,6 +151,8 @@ def resolve_policy(
 
 def _parse_keys(texts: Iterable[str], trust_file: str | os.PathLike[str] | None,
                 label: str) -> list[TrustedKey]:
+    from agent_rerun.trust import parse_trust_file, parse_trusted_key
+
     keys: list[TrustedKey] = []
     for text in texts:
         try:
@@ -127,6 +165,8 @@ def _parse_keys(texts: Iterable[str], trust_file: str | os.PathLike[str] | None,
 
 
 def _as_trusted_keys(keys: Iterable[TrustedKeyLike]) -> list[TrustedKey]:
+    from agent_rerun.trust import TrustedKey, parse_trusted_key
+
     if isinstance(keys, (str, bytes, bytearray, TrustedKey)):
         raise InputError("trusted_keys must be a list of keys, not a single key")
     parsed: list[TrustedKey] = []

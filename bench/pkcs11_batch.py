@@ -1,9 +1,10 @@
 """Benchmark: batch capture of 1,000 small steps with a SoftHSM2 key vs raw token signing.
 
-The target (issue #4) is that a batch capture reaches at least half of the
-token's raw Ed25519 signing rate, measured by python-pkcs11 on the same token
-and key in the same run. Everything runs on a fresh temporary token, so the
-numbers are comparable between machines and runs; nothing is asserted, the
+The target (issue #15) is that a batch capture reaches at least 0.6 of the
+token's raw Ed25519 signing rate, still checking every signature in software,
+measured by python-pkcs11 on the same token and key in the same run.
+Everything runs on a fresh temporary token, so the numbers are comparable
+between machines and runs; nothing is asserted, the
 script prints the rates and ratios.
 
     .venv/bin/python bench/pkcs11_batch.py [--steps 1000] [--rounds 3] [--cli]
@@ -12,6 +13,8 @@ Rows:
   raw python-pkcs11   C_Sign(CKM_EDDSA) on a bundle-sized payload, nothing else
   signer.sign         the backend's sign(): C_Sign plus the software check of the result
   library batch       load_signer once + capture() of every step (one session)
+  capture_many        the same through capture_many(): the software check of each
+                      signature runs in a second thread while the token signs the next
   library batch+write the same, writing each bundle atomically as the CLI does
   cli batch           `rerun capture STEP... -o DIR --key pkcs11:...` (with --cli;
                       includes interpreter start-up and the login)
@@ -105,6 +108,7 @@ def run_bench(work: Path, steps: int, rounds: int, cli: bool) -> int:
 
     pin_file = work / "pin"
     pin_file.write_text(PIN)
+    pin_file.chmod(0o600)  # a PIN file others can read is warned about
     uri = f"pkcs11:token={TOKEN};object=bench?module-path={MODULE}&pin-source={pin_file}"
     key_uri = generate_key(uri).uri
     records = [small_step(i) for i in range(steps)]
@@ -137,6 +141,13 @@ def measure(steps: int, rounds: int, cli: bool, work: Path, records: list[dict[s
             for record in records:
                 capture(record, options)
 
+    def pipelined_batch() -> None:
+        from agent_rerun.capture import capture_many
+
+        with closing_signer(load_signer(key_uri)) as signer:
+            for _ in capture_many(records, CaptureOptions(signer=signer)):
+                pass
+
     def signer_only() -> None:
         payload = signing_payload(capture(records[0]))
         with closing_signer(load_signer(key_uri)) as signer:
@@ -158,6 +169,7 @@ def measure(steps: int, rounds: int, cli: bool, work: Path, records: list[dict[s
         ("raw python-pkcs11 C_Sign", raw),
         ("pkcs11 signer.sign + check", signer_only),
         ("library batch (capture)", library_batch),
+        ("library batch (capture_many)", pipelined_batch),
         ("library batch + write", library_batch_write),
     ]
     if cli:

@@ -120,3 +120,17 @@ def run_cli(
         check=False,
     )
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def as_doubles(value: Any) -> Any:
+    """Integers rfc8785 refuses but the JCS domain admits (the canonical digits of
+    a double, beyond 2**53) given to rfc8785 as the double they spell."""
+    from agent_rerun.jsonvalue import MAX_SAFE_INTEGER, integer_in_domain
+
+    if isinstance(value, dict):
+        return {key: as_doubles(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [as_doubles(item) for item in value]
+    if type(value) is int and abs(value) > MAX_SAFE_INTEGER and integer_in_domain(value):
+        return float(value)
+    return value

@@ -145,3 +145,21 @@ def test_shipped_example_parses() -> None:
     config = load_config(REPO / "conf" / "config.example.toml")
     assert config.sign_key is not None
     assert config.trusted_keys_file is not None
+
+
+@pytest.mark.parametrize("xdg", [None, "", "rel", "rel/", "./rel//x/", "/abs", "/abs/", "//net/x",
+                                 "///three", "/a/./b/../c", "/with space/é", "~/tilde"])
+@pytest.mark.parametrize("home", ["/home/user", "/home/user/", "/"])
+def test_default_location_is_what_click_and_pathlib_give(
+        monkeypatch: pytest.MonkeyPatch, xdg: str | None, home: str) -> None:
+    """``rerun verify`` finds the config without click or pathlib: same string."""
+    import click
+
+    from agent_rerun.config import APP_NAME, default_config_location
+
+    monkeypatch.setenv("HOME", home)
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert default_config_location() == str(Path(click.get_app_dir(APP_NAME)) / "config.toml")

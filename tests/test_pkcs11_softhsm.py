@@ -23,7 +23,7 @@ from pkcs11_fixtures import (
 )
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
-from agent_rerun.capture import CaptureOptions, capture
+from agent_rerun.capture import CaptureOptions, capture, capture_many
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import closing_signer, generate_key, list_keys, load_signer
 from agent_rerun.verify import verify
@@ -136,6 +136,21 @@ def test_capture_signs_many_bundles_in_one_session(softhsm: SoftHsm, tmp_path: P
         assert result.verified, result.errors
     with pytest.raises(SignerError, match="was closed"):
         signer.sign(b"after close")
+
+
+def test_capture_many_gives_the_bundles_capture_gives(softhsm: SoftHsm, tmp_path: Path) -> None:
+    """The pipelined batch (check in a second thread) against one capture per step:
+    Ed25519 is deterministic, so the bundles must be equal."""
+    name = label()
+    generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
+    steps = [{**SAMPLE_STEP, "sampling": {**SAMPLE_STEP["sampling"], "seed": i}}
+             for i in range(40)]
+    with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
+        assert hasattr(signer, "sign_unchecked")
+        options = CaptureOptions(signer=signer)
+        one_by_one = [capture(step, options) for step in steps]
+        batched = list(capture_many(steps, options))
+    assert batched == one_by_one
 
 
 def test_keys_made_by_other_tools_with_the_oid_params_are_usable(

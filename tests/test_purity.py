@@ -112,14 +112,13 @@ def test_cli_verify_loads_no_backend() -> None:
 
 
 #: Everything ``import agent_rerun; verify(...)`` may load of this package: the
-#: check itself and the trust/revocation policy it consults. Not capture, not
-#: the CLI (and so not click), not a backend. A new import on this path must be
-#: added here on purpose.
+#: check itself and the policy it consults (the trust and revocation parsers
+#: load only when keys are given). Not capture, not the CLI (and so not click),
+#: not a backend. A new import on this path must be added here on purpose.
 VERIFY_MODULES = [
     "agent_rerun", "agent_rerun._version", "agent_rerun.b64", "agent_rerun.canonical",
-    "agent_rerun.errors", "agent_rerun.jsonvalue", "agent_rerun.policy", "agent_rerun.pubkey",
-    "agent_rerun.revocation", "agent_rerun.schema", "agent_rerun.signature",
-    "agent_rerun.trust", "agent_rerun.verify",
+    "agent_rerun.errors", "agent_rerun.fastjcs", "agent_rerun.jsonvalue", "agent_rerun.policy",
+    "agent_rerun.pubkey", "agent_rerun.schema", "agent_rerun.signature", "agent_rerun.verify",
 ]
 
 

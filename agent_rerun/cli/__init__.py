@@ -1,127 +1,37 @@
-"""The ``rerun`` command line: thin commands that parse, call the library, print, exit.
+"""The ``rerun`` command line. ``main`` is the console-script entry point.
 
-Each command lives in its own module and is imported only when it runs (or
-when help lists it): ``rerun verify`` is often started once per bundle in CI,
-so it should not pay for loading capture, key or inspect code.
+This package's own import loads no click: ``rerun verify BUNDLE ACTUAL`` is
+started once per bundle in many CI jobs, and for exactly that form (no
+options) ``agent_rerun.cli.quick_verify`` reaches the verify code directly,
+printing byte for byte what the click command prints. Every other command
+line goes through the click group in ``agent_rerun.cli.app``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import warnings
-from importlib import import_module
-from typing import NoReturn, TextIO
-
-import click
-
-from agent_rerun._version import __version__
-from agent_rerun.cli.common import EXIT_FAILED, warn
-
-#: 128 + SIGPIPE: the status a shell shows for a writer whose reader closed the pipe.
-EXIT_BROKEN_PIPE = 128 + 13
-
-#: Command name -> "module:attribute" of its click command, in help order.
-COMMANDS: dict[str, str] = {
-    "capture": "agent_rerun.cli.capture_cmd:capture_command",
-    "sign": "agent_rerun.cli.capture_cmd:sign_command",
-    "verify": "agent_rerun.cli.verify_cmd:verify_command",
-    "inspect": "agent_rerun.cli.inspect_cmd:inspect_command",
-    "keygen": "agent_rerun.cli.keys_cmd:keygen_command",
-    "pubkey": "agent_rerun.cli.keys_cmd:pubkey_command",
-    "keys": "agent_rerun.cli.keys_cmd:keys_group",
-}
-
-
-class LazyGroup(click.Group):
-    """A group that imports a command's module only when that command is used."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def invoke(self, ctx: click.Context) -> object:
-        # Before click's own handler, which would exit 1 for a closed stdout.
-        try:
-            return super().invoke(ctx)
-        except BrokenPipeError as exc:
-            if exc.filename is not None:
-                raise
-            _stdout_closed()
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        command: click.Command = getattr(import_module(module_name), attribute)
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="rerun")
-def cli() -> None:
-    """Capture, sign and verify rerun.json v0.1 bundles for LLM steps."""
-    # Warnings (a key file others can read, ...) become one "rerun: warning:" line each.
-    warnings.showwarning = _show_warning
-    warnings.simplefilter("always", UserWarning)
+from typing import Any
 
 
 def main() -> None:
-    """Console-script entry point: an unexpected failure is one stderr line, not a traceback.
+    """Console-script entry point (see ``agent_rerun.cli.app.main``)."""
+    from agent_rerun.cli.quick_verify import quick_verify_paths
 
-    ``RERUN_DEBUG=1`` shows the traceback of an unexpected failure for bug reports.
-    """
-    try:
-        try:
-            cli(prog_name="rerun")
-        finally:  # what is still buffered fails here, not in the interpreter's exit
-            _flush_stdout()
-    except BrokenPipeError:
-        _stdout_closed()
-    except KeyboardInterrupt:
-        click.echo("rerun: interrupted", err=True)
-        sys.exit(130)
-    except OSError as exc:
-        # Every file error names its file on the way here; one that names none came
-        # from writing stdout (a full disk behind ``>``, /dev/full).
-        where = exc.filename if exc.filename is not None else "stdout"
-        click.echo(f"rerun: error: {where}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    except Exception as exc:
-        if os.environ.get("RERUN_DEBUG"):
-            raise
-        click.echo(f"rerun: internal error: {type(exc).__name__}: {exc} "
-                   "(set RERUN_DEBUG=1 for details)", err=True)
-        sys.exit(EXIT_FAILED)
+    paths = quick_verify_paths(sys.argv[1:])
+    if paths is not None:
+        from agent_rerun.cli.quick_verify import run_quick_verify
+
+        run_quick_verify(*paths)  # exits
+    from agent_rerun.cli.app import main as click_main
+
+    click_main()
 
 
-def _flush_stdout() -> None:
-    """Flush stdout (absent when started with fd 1 closed); a closed pipe is left to
-    the caller, any other failure (a full disk behind ``>``) is one line naming stdout."""
-    if sys.stdout is None:
-        return
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        click.echo(f"rerun: error: stdout: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_FAILED)
+def __getattr__(name: str) -> Any:
+    """``cli``, ``COMMANDS`` and ``LazyGroup`` live in ``agent_rerun.cli.app``,
+    loaded (with click) on first use."""
+    if name in ("cli", "COMMANDS", "LazyGroup"):
+        from agent_rerun.cli import app
 
-
-def _stdout_closed() -> NoReturn:
-    """The reader of stdout went away (``rerun verify ... | head -c1``): end quietly
-    with 128 + SIGPIPE, as a program killed by SIGPIPE would.
-
-    stdout is pointed at /dev/null first, so the flush at interpreter exit
-    cannot fail again with "Exception ignored ... BrokenPipeError".
-    """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-    sys.exit(EXIT_BROKEN_PIPE)
-
-
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: TextIO | None = None, line: str | None = None) -> None:
-    warn(str(message))
+        return getattr(app, name)
+    raise AttributeError(f"module 'agent_rerun.cli' has no attribute {name!r}")

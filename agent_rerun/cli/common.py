@@ -1,18 +1,19 @@
 """What every command shares: exit codes, one-line errors, prompts, config defaults.
 
 Kept import-light on purpose: ``rerun verify`` starts faster than a Python
-interpreter can import cryptography, so heavy modules load inside commands.
+interpreter can import cryptography, so heavy modules load inside commands,
+and click itself loads only when a message is printed through it (the quick
+``rerun verify BUNDLE ACTUAL`` path uses this module without click).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn, TypeVar
-
-import click
 
 # The exit codes live with the errors that carry them; commands import them from here.
 from agent_rerun.errors import EXIT_FAILED as EXIT_FAILED
@@ -28,11 +29,15 @@ T = TypeVar("T")
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     """Print one line on stderr and exit; never a traceback."""
+    import click
+
     click.echo(f"rerun: error: {one_line(message)}", err=True)
     sys.exit(code)
 
 
 def warn(message: str) -> None:
+    import click
+
     click.echo(f"rerun: warning: {one_line(message)}", err=True)
 
 
@@ -98,12 +103,21 @@ def progress(items: Iterable[T], *, label: str, length: int | None = None,
     if not (enabled and sys.stderr.isatty()):
         yield from items
         return
+    import click
+
     with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
         yield from bar
 
 
+def result_text(payload: dict[str, Any]) -> str:
+    """A result as the published CLI prints it: indented JSON (the caller adds the newline)."""
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
 def terminal_prompt(text: str, confirm: bool) -> str:
     """A PromptFn backed by click: hidden input, confirmation for new secrets."""
+    import click
+
     # A new secret may be left empty (an unencrypted key file), so empty is a valid answer.
     value: str = click.prompt(text, hide_input=True, confirmation_prompt=confirm, err=True,
                               default="" if confirm else None, show_default=False)
@@ -121,7 +135,7 @@ def printable(text: str) -> str:
     Bundles are untrusted input: a value holding a newline or a terminal escape
     sequence must not be able to forge or hide a line of our output.
     """
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
+    return _control().sub(lambda match: match.group().encode("unicode_escape").decode("ascii"),
                         text)
 
 
@@ -130,6 +144,9 @@ def one_line(message: str) -> str:
     return _collapse(printable(message))
 
 
-#: C0/C1 controls, bidi embeddings/overrides/isolates (which reorder what a
-#: terminal shows) and the Unicode line/paragraph separators.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+@functools.cache
+def _control() -> re.Pattern[str]:
+    """C0/C1 controls, bidi embeddings/overrides/isolates (which reorder what a
+    terminal shows) and the Unicode line/paragraph separators; compiled on first
+    use, since a verified ``rerun verify`` prints no message."""
+    return re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")

@@ -6,12 +6,11 @@ prints JSON Lines instead (one object per pair), then a summary on stderr.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, one_line
+from agent_rerun.cli.common import EXIT_FAILED, EXIT_OK, one_line, result_text
 from agent_rerun.cli.options import trust_options
 
 
@@ -69,4 +68,4 @@ def verify_command(ctx: click.Context, bundle_path: str | None, actual_path: str
 
 def emit_result(payload: dict[str, Any]) -> None:
     """Print a result the way the published CLI does (indented JSON, trailing newline)."""
-    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    click.echo(result_text(payload))

@@ -52,6 +52,21 @@ class Pkcs11Signer(SignerBase):
 
     def sign(self, data: bytes) -> bytes:
         from cryptography.exceptions import InvalidSignature
+
+        signature = self.sign_unchecked(data)
+        try:
+            self._verifier.verify(signature, data)
+        except InvalidSignature:
+            raise SignerError(
+                f"token {self.token_label!r} returned a signature ({len(signature)} bytes) that "
+                f"does not verify against its public key for {self.uri}; not using it"
+            ) from None
+        return signature
+
+    def sign_unchecked(self, data: bytes) -> bytes:
+        """C_Sign alone, for a caller that checks the result itself:
+        ``agent_rerun.capture.capture_many`` checks each signature in a second
+        thread while the token signs the next bundle."""
         from pkcs11 import Mechanism
         from pkcs11.exceptions import DataLenRange, PKCS11Error
 
@@ -72,13 +87,6 @@ class Pkcs11Signer(SignerBase):
             if key_function_not_permitted(exc):
                 raise _not_allowed(self.uri) from None
             raise describe(exc, token=self.token_label, action="signing") from None
-        try:
-            self._verifier.verify(signature, data)
-        except InvalidSignature:
-            raise SignerError(
-                f"token {self.token_label!r} returned a signature ({len(signature)} bytes) that "
-                f"does not verify against its public key for {self.uri}; not using it"
-            ) from None
         return signature
 
     def close(self) -> None:

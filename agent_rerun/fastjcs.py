@@ -1,0 +1,172 @@
+"""JCS bytes from orjson, for the values where orjson's output provably is the JCS bytes.
+
+With the optional extra ``agent-rerun[fast]`` installed, the canonical encoder
+hands large plain values to orjson, whose compiled string escaping is what a
+multi-megabyte transcript spends most of its time on. orjson writes exactly the
+JCS bytes for every string, for ``true``/``false``/``null``, for integers within
++/-(2**53 - 1) and for floats whose Python ``repr`` is in fixed notation and not
+integral, and it sorts keys by code point, which is the JCS order (UTF-16 code
+units) unless a key set mixes U+E000..U+FFFF with characters beyond the BMP.
+It differs elsewhere (``1.0`` for JCS ``1``, ``1e+16`` for ``10000000000000000``,
+``null`` for NaN), so a value is first walked and handed to orjson only when
+everything in it is on the safe side; otherwise ``plain_jcs`` returns None and
+the caller uses its own encoder, which decides every refusal exactly as before.
+
+Only writing is accelerated: reading stays with the I-JSON reader, because
+``orjson.loads`` keeps the last of duplicate keys and turns integers of 2**64
+and more into floats.
+
+``RERUN_NO_ACCELERATOR=1`` (read once, at import) switches the accelerator off,
+so the standard-library path can be tested and measured with orjson installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER
+
+#: Until orjson has been loaded, values with fewer characters of strings than
+#: this are encoded in Python: ``rerun verify`` of a small bundle should not pay
+#: for importing orjson at start-up. Once it is loaded (by a large value, or by
+#: ``preload`` in a batch), every value orjson writes as JCS goes to it: even a
+#: message of a few hundred characters is walked and written faster than our
+#: encoder writes it.
+MIN_CHARS = 4096
+
+DISABLE_ENV = "RERUN_NO_ACCELERATOR"
+
+_Dumps = Callable[[Any], bytes]
+#: None: not looked for yet; False: not installed, or switched off.
+_dumps: _Dumps | bool | None = None if not os.environ.get(DISABLE_ENV) else False
+
+
+def available() -> bool:
+    """True when orjson is installed and not switched off (imports it)."""
+    return _load() is not None
+
+
+def preload() -> None:
+    """Load orjson now (when installed), for a caller about to encode many values."""
+    _load()
+
+
+def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
+    """The JCS bytes of ``value`` from orjson, or None when the caller must encode it.
+
+    None means: no accelerator, a small value while orjson is not loaded yet,
+    or something in the value that orjson would write differently or that JCS
+    refuses (the caller's encoder reports it). ``depth`` is how deep ``value``
+    sits in its record, as for the caller's encoder.
+    """
+    dumps = _dumps
+    if dumps is False:
+        return None
+    if dumps is None and not _installed():
+        return None
+    chars = _safe_chars(value, depth)
+    if chars < 0:
+        return None
+    if not callable(dumps):
+        if chars < MIN_CHARS:
+            return None
+        dumps = _load()
+        if dumps is None:
+            return None
+    try:
+        return dumps(value)
+    except TypeError:  # orjson.JSONEncodeError: a lone surrogate, too deep for orjson
+        return None
+
+
+#: Whether orjson can be imported, once asked.
+_found: bool | None = None
+
+
+def _installed() -> bool:
+    """Whether orjson can be imported, found out once without importing it, so
+    that without the extra small values are not walked for nothing."""
+    global _dumps, _found
+    if _found is None:
+        from importlib.util import find_spec
+
+        try:
+            _found = find_spec("orjson") is not None
+        except (ImportError, ValueError):
+            _found = False
+        if not _found:
+            _dumps = False
+    return _found
+
+
+def _load() -> _Dumps | None:
+    global _dumps
+    if _dumps is None:
+        try:
+            import orjson
+        except ImportError:
+            _dumps = False
+        else:
+            option = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+            def dumps(value: Any) -> bytes:
+                return orjson.dumps(value, option=option)
+
+            _dumps = dumps
+    return _dumps if callable(_dumps) else None
+
+
+#: Returned by the walk for a value orjson must not write; below any real size.
+_UNSAFE = -(1 << 62)
+
+
+def _safe_chars(value: Any, depth: int) -> int:
+    """Characters of strings in ``value`` (keys included), or a negative number
+    when some part of it is outside what orjson provably writes as JCS."""
+    kind = type(value)
+    if kind is str:
+        return len(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            return _UNSAFE
+        total = 0
+        for key, item in value.items():
+            if type(key) is not str:
+                return _UNSAFE
+            # Keys with a character at or above U+E000 may sort differently by
+            # UTF-16 code units than by code points: leave those to the caller.
+            if not key.isascii() and max(key) >= "\ue000":
+                return _UNSAFE
+            total += len(key)
+            if type(item) is str:
+                total += len(item)
+            else:
+                part = _safe_chars(item, depth + 1)
+                if part < 0:
+                    return _UNSAFE
+                total += part
+        return total
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            return _UNSAFE
+        total = 0
+        for item in value:
+            if type(item) is str:
+                total += len(item)
+            else:
+                part = _safe_chars(item, depth + 1)
+                if part < 0:
+                    return _UNSAFE
+                total += part
+        return total
+    if kind is int:
+        return 0 if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _UNSAFE
+    if kind is float:
+        text = float.__repr__(value)
+        # Exponent form, integral values (1.0, -0.0), inf and nan differ from JCS.
+        return _UNSAFE if "e" in text or text.endswith(".0") or "n" in text else 0
+    if value is None or kind is bool:
+        return 0
+    return _UNSAFE
