@@ -138,6 +138,52 @@ def test_capture_signs_many_bundles_in_one_session(softhsm: SoftHsm, tmp_path: P
         signer.sign(b"after close")
 
 
+def test_sign_many_checks_every_token_signature_in_order(softhsm: SoftHsm) -> None:
+    """The pipelined batch gives exactly sign()'s signatures (Ed25519 is deterministic)."""
+    from agent_rerun.signer import SignsMany, sign_all
+
+    name = label()
+    generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
+    payloads = [f"payload {i}".encode() * (i + 1) for i in range(40)]
+    with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
+        assert isinstance(signer, SignsMany)
+        one_by_one = [signer.sign(p) for p in payloads]
+        assert signer.sign_many(payloads) == one_by_one
+        assert sign_all(signer, payloads[:1]) == one_by_one[:1]
+        assert signer.sign_many([]) == []
+
+
+def test_sign_many_stops_the_token_at_a_signature_that_does_not_verify(
+    softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token returning a bad signature mid-batch: the batch fails, the token stops.
+
+    SoftHSM never returns a wrong signature, so this one test corrupts the 5th
+    signature between the token and the check (the fault the check exists for).
+    """
+    from agent_rerun_pkcs11.signer import SIGN_AHEAD, Pkcs11Signer
+
+    name = label()
+    generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
+    calls: list[bytes] = []
+    real = Pkcs11Signer._token_sign
+
+    def faulty(self: Pkcs11Signer, data: bytes) -> bytes:
+        calls.append(data)
+        signature = real(self, data)
+        return bytes(64) if len(calls) == 5 else signature
+
+    monkeypatch.setattr(Pkcs11Signer, "_token_sign", faulty)
+    payloads = [b"%d" % i for i in range(500)]
+    with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
+        with pytest.raises(SignerError, match="does not verify against its public key"):
+            signer.sign_many(payloads)
+        stopped_at = len(calls)
+        assert stopped_at <= 5 + SIGN_AHEAD  # the token thread was stopped, not run to the end
+        signer.sign(b"the session is usable again")
+    assert len(calls) == stopped_at + 1
+
+
 def test_keys_made_by_other_tools_with_the_oid_params_are_usable(
     softhsm: SoftHsm, session: Any
 ) -> None:
