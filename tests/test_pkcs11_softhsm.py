@@ -166,14 +166,14 @@ def test_sign_many_stops_the_token_at_a_signature_that_does_not_verify(
     name = label()
     generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
     calls: list[bytes] = []
-    real = Pkcs11Signer._token_sign
+    real = Pkcs11Signer.sign_unchecked
 
     def faulty(self: Pkcs11Signer, data: bytes) -> bytes:
         calls.append(data)
         signature = real(self, data)
         return bytes(64) if len(calls) == 5 else signature
 
-    monkeypatch.setattr(Pkcs11Signer, "_token_sign", faulty)
+    monkeypatch.setattr(Pkcs11Signer, "sign_unchecked", faulty)
     payloads = [b"%d" % i for i in range(500)]
     with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
         with pytest.raises(SignerError, match="does not verify against its public key"):

@@ -55,7 +55,7 @@ class Pkcs11Signer(SignerBase):
         return self._public_key
 
     def sign(self, data: bytes) -> bytes:
-        signature = self._token_sign(data)
+        signature = self.sign_unchecked(data)
         self._check(data, signature)
         return signature
 
@@ -86,7 +86,7 @@ class Pkcs11Signer(SignerBase):
                 if stop.is_set():
                     return
                 try:
-                    made.put(self._token_sign(data))
+                    made.put(self.sign_unchecked(data))
                 except BaseException as exc:  # raised in the calling thread instead
                     made.put(exc)
                     return
@@ -108,8 +108,9 @@ class Pkcs11Signer(SignerBase):
             worker.join()  # the session is free again before anyone else signs
         return signatures
 
-    def _token_sign(self, data: bytes) -> bytes:
-        """C_Sign on the token, errors turned into one-line ``SignerError``s; no check."""
+    def sign_unchecked(self, data: bytes) -> bytes:
+        """C_Sign alone, errors turned into one-line ``SignerError``s, for a caller that
+        checks the signature itself (``sign`` and ``sign_many`` do)."""
         from pkcs11 import Mechanism
         from pkcs11.exceptions import DataLenRange, PKCS11Error
 
