@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,77 +160,4 @@ def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:
             check_ed25519(public_key, signature, payload)
         except SignatureError as exc:
             raise SignerError(f"the signer produced an unusable signature: {exc}") from None
-    return {**unsigned, "signature": signature_block(public_key, signature)}
-
-
-def capture_many(steps: Iterable[Any], opts: CaptureOptions | None = None) -> Iterator[Bundle]:
-    """``capture`` of each step, in order, for a batch signed by one key.
-
-    A signer that offers ``sign_unchecked(data)`` (the PKCS#11 token signer
-    does) signs there without its own check, and the software check of each
-    signature runs in a second thread while the token signs the next bundle:
-    python-pkcs11 releases the GIL during C_Sign, so the check costs no time.
-    Every signature is still checked before its bundle is returned; the first
-    failure raises ``SignerError`` (after the bundles before it), and an invalid
-    step raises ``ValidationError`` in its place in the order, as ``capture`` would.
-    """
-    opts = opts or CaptureOptions()
-    sign_unchecked = getattr(opts.signer, "sign_unchecked", None)
-    if opts.signer is None or sign_unchecked is None or opts.signing_key is not None:
-        for step in steps:
-            yield capture(step, opts)
-        return
-    import threading
-    from collections import deque
-    from queue import SimpleQueue
-
-    public_key = bytes(opts.signer.public_key)
-    # A plain thread and two C queues: a Future per bundle cost more than the check.
-    to_check: SimpleQueue[tuple[bytes, bytes] | None] = SimpleQueue()
-    checked: SimpleQueue[BaseException | None] = SimpleQueue()
-
-    def check_all() -> None:
-        while (item := to_check.get()) is not None:
-            try:
-                check_ed25519(public_key, item[1], item[0])
-            except BaseException as exc:  # handed to the caller's thread, raised there
-                checked.put(exc)
-            else:
-                checked.put(None)
-
-    checker = threading.Thread(target=check_all, name="rerun-check", daemon=True)
-    checker.start()
-    pending: deque[tuple[dict[str, Any], bytes]] = deque()
-    try:
-        for step in steps:
-            try:
-                unsigned = dict(_unsigned_bundle(step))
-                payload = signing_payload(unsigned)
-                signature = bytes(sign_unchecked(payload))
-            except BaseException:
-                while pending:  # the bundles before a failure come out first
-                    yield _checked(public_key, *pending.popleft(), checked.get())
-                raise
-            to_check.put((payload, signature))
-            pending.append((unsigned, signature))
-            if len(pending) > _CHECK_LAG:  # the newest are being checked meanwhile
-                yield _checked(public_key, *pending.popleft(), checked.get())
-        while pending:
-            yield _checked(public_key, *pending.popleft(), checked.get())
-    finally:
-        to_check.put(None)
-        checker.join()
-
-
-#: How many signed bundles may wait for their check: enough that the signing
-#: thread seldom waits for the checking one when the scheduler is slow to run it.
-_CHECK_LAG = 16
-
-
-def _checked(public_key: bytes, unsigned: dict[str, Any], signature: bytes,
-             failure: BaseException | None) -> Bundle:
-    if isinstance(failure, SignatureError):
-        raise SignerError(f"the signer produced an unusable signature: {failure}") from None
-    if failure is not None:
-        raise failure
     return {**unsigned, "signature": signature_block(public_key, signature)}

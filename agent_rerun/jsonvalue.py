@@ -10,6 +10,7 @@ the canonicalizer.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from agent_rerun.errors import ValidationError
@@ -66,21 +67,24 @@ class Marker:
 def check_json_value(value: Any, path: str, depth: int = 0) -> None:
     """Raise ``ValidationError`` at the first part of ``value`` outside the JCS domain.
 
-    Iterative, so hostile nesting cannot exhaust the interpreter's stack. Paths
-    are only spelled out for the error: building one per node would cost more
-    than the checks themselves on a large transcript. ``depth`` is how deep
+    Iterative, so hostile nesting cannot exhaust the interpreter's stack, and
+    lazy: the walk holds one iterator per level it is inside, not an entry for
+    every child still to visit (a million messages were 80 MB of entries).
+    Paths are only spelled out for the error: building one per node would cost
+    more than the checks themselves on a large transcript. ``depth`` is how deep
     ``value`` sits in its record: the limit counts from the record's root.
     """
-    # Each entry: (value, its parent entry or None, key or index in the parent, depth).
-    root: _Entry = (value, None, path, depth)
-    stack: list[_Entry] = [root]
-    while stack:
-        entry = stack.pop()
+    entry: _Entry | None = (value, None, path, depth)
+    # The containers being walked, each with its children still to visit, last
+    # first: the order in which a stack of every child would have popped them.
+    frames: list[tuple[_Entry, Iterator[tuple[Any, Any]]]] = []
+    while entry is not None:
         item, _, _, depth = entry
         kind = type(item)
         if kind is dict:
             if depth >= MAX_DEPTH:
                 raise ValidationError(f"nested deeper than {MAX_DEPTH} levels", _path(entry))
+            nested = False
             for key, child in item.items():
                 if type(key) is not str:
                     raise ValidationError(f"object key {key!r} is not a string", _path(entry))
@@ -90,24 +94,43 @@ def check_json_value(value: Any, path: str, depth: int = 0) -> None:
                     if not _is_unicode(child):
                         raise ValidationError(_SURROGATE, _path((child, entry, key, depth + 1)))
                 elif child is not None and type(child) is not bool:
-                    stack.append((child, entry, key, depth + 1))
+                    nested = True
+            if nested:
+                frames.append((entry, reversed(item.items())))
         elif kind is list:
             if depth >= MAX_DEPTH:
                 raise ValidationError(f"nested deeper than {MAX_DEPTH} levels", _path(entry))
+            nested = False
             for index, child in enumerate(item):
                 if type(child) is str:
                     if not _is_unicode(child):
                         raise ValidationError(_SURROGATE, _path((child, entry, index, depth + 1)))
                 elif child is not None and type(child) is not bool:
-                    stack.append((child, entry, index, depth + 1))
+                    nested = True
+            if nested:
+                last_first = zip(range(len(item) - 1, -1, -1), reversed(item), strict=True)
+                frames.append((entry, last_first))
         elif kind in _SCALARS or kind is Marker:
             _check_scalar(entry)
         elif isinstance(item, (str, dict, list, int, float)):
             # Subclasses (IntEnum, OrderedDict, ...) are checked as their base type.
             base: Any = next(t for t in (str, dict, list, int, float) if isinstance(item, t))
-            stack.append((base(item), entry[1], entry[2], depth))
+            entry = (base(item), entry[1], entry[2], depth)
+            continue
         else:
             raise ValidationError(f"{kind.__name__} is not a JSON value", _path(entry))
+        entry = _next_child(frames)
+
+
+def _next_child(frames: list[tuple[_Entry, Iterator[tuple[Any, Any]]]]) -> _Entry | None:
+    """The next child to check (strings, null and booleans were checked with their parent)."""
+    while frames:
+        parent, children = frames[-1]
+        for key, child in children:
+            if type(child) is not str and child is not None and type(child) is not bool:
+                return (child, parent, key, parent[3] + 1)
+        frames.pop()
+    return None
 
 
 _Entry = tuple[Any, Any, "str | int", int]

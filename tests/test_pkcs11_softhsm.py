@@ -23,7 +23,7 @@ from pkcs11_fixtures import (
 )
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 
-from agent_rerun.capture import CaptureOptions, capture, capture_many
+from agent_rerun.capture import CaptureOptions, capture
 from agent_rerun.errors import SignerError
 from agent_rerun.signer import closing_signer, generate_key, list_keys, load_signer
 from agent_rerun.verify import verify
@@ -138,19 +138,50 @@ def test_capture_signs_many_bundles_in_one_session(softhsm: SoftHsm, tmp_path: P
         signer.sign(b"after close")
 
 
-def test_capture_many_gives_the_bundles_capture_gives(softhsm: SoftHsm, tmp_path: Path) -> None:
-    """The pipelined batch (check in a second thread) against one capture per step:
-    Ed25519 is deterministic, so the bundles must be equal."""
+def test_sign_many_checks_every_token_signature_in_order(softhsm: SoftHsm) -> None:
+    """The pipelined batch gives exactly sign()'s signatures (Ed25519 is deterministic)."""
+    from agent_rerun.signer import SignsMany, sign_all
+
     name = label()
     generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
-    steps = [{**SAMPLE_STEP, "sampling": {**SAMPLE_STEP["sampling"], "seed": i}}
-             for i in range(40)]
+    payloads = [f"payload {i}".encode() * (i + 1) for i in range(40)]
     with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
-        assert hasattr(signer, "sign_unchecked")
-        options = CaptureOptions(signer=signer)
-        one_by_one = [capture(step, options) for step in steps]
-        batched = list(capture_many(steps, options))
-    assert batched == one_by_one
+        assert isinstance(signer, SignsMany)
+        one_by_one = [signer.sign(p) for p in payloads]
+        assert signer.sign_many(payloads) == one_by_one
+        assert sign_all(signer, payloads[:1]) == one_by_one[:1]
+        assert signer.sign_many([]) == []
+
+
+def test_sign_many_stops_the_token_at_a_signature_that_does_not_verify(
+    softhsm: SoftHsm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token returning a bad signature mid-batch: the batch fails, the token stops.
+
+    SoftHSM never returns a wrong signature, so this one test corrupts the 5th
+    signature between the token and the check (the fault the check exists for).
+    """
+    from agent_rerun_pkcs11.signer import SIGN_AHEAD, Pkcs11Signer
+
+    name = label()
+    generate_key(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))
+    calls: list[bytes] = []
+    real = Pkcs11Signer.sign_unchecked
+
+    def faulty(self: Pkcs11Signer, data: bytes) -> bytes:
+        calls.append(data)
+        signature = real(self, data)
+        return bytes(64) if len(calls) == 5 else signature
+
+    monkeypatch.setattr(Pkcs11Signer, "sign_unchecked", faulty)
+    payloads = [b"%d" % i for i in range(500)]
+    with closing_signer(load_signer(softhsm.uri(f"token={MAIN_TOKEN};object={name}"))) as signer:
+        with pytest.raises(SignerError, match="does not verify against its public key"):
+            signer.sign_many(payloads)
+        stopped_at = len(calls)
+        assert stopped_at <= 5 + SIGN_AHEAD  # the token thread was stopped, not run to the end
+        signer.sign(b"the session is usable again")
+    assert len(calls) == stopped_at + 1
 
 
 def test_keys_made_by_other_tools_with_the_oid_params_are_usable(

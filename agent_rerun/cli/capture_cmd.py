@@ -86,12 +86,17 @@ def sign_command(bundle_path: str, key_uri: str | None, output: str | None) -> N
 
 
 #: Steps captured before their bundles are signed together: a signer that batches
-#: (a signing service) then pays one round trip per chunk instead of one per bundle.
+#: (a signing service, a token signing while we check) gets whole chunks.
 SIGN_CHUNK = 1000
 
 
 def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
-    """Capture, sign in chunks, write; returns how many steps failed (each reported)."""
+    """Capture, sign in chunks, write in order; returns how many steps failed (each reported).
+
+    A step that cannot be read or captured, or whose bundle cannot be written,
+    is reported in its turn and the batch goes on; a signer failure stops it
+    with every earlier bundle written, as when each bundle was signed alone.
+    """
     from agent_rerun.capture import CaptureOptions
 
     failures = 0
@@ -100,7 +105,7 @@ def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
         try:
             chunk.append((step_path, out_path, capture_file(step_path, CaptureOptions())))
         except (InputError, ValidationError, OSError) as exc:
-            failures += _report_step_error(exc, step_path)
+            chunk.append((step_path, out_path, exc))
         if len(chunk) >= SIGN_CHUNK:
             failures += _sign_and_write(chunk, signer)
             chunk = []
@@ -108,20 +113,28 @@ def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
 
 
 def _sign_and_write(chunk: list[tuple[str, str, Any]], signer: Any) -> int:
-    from agent_rerun.capture import sign_bundles
+    """Sign a chunk's bundles in one batch, then write or report each step in order."""
+    from agent_rerun.capture import sign_bundle, sign_bundles
 
-    if not chunk:
-        return 0
-    bundles = [bundle for _, _, bundle in chunk]
-    if signer is not None:
-        try:
-            bundles = sign_bundles(bundles, signer)
-        except SignerError as exc:  # the key is unusable: stop, naming the steps
-            steps = chunk[0][0] if len(chunk) == 1 else (
-                f"{chunk[0][0]} .. {chunk[-1][0]} ({len(chunk)} steps)")
-            raise SignerError(f"{steps}: {exc}") from None
+    captured = [bundle for _, _, bundle in chunk if not isinstance(bundle, Exception)]
+    signed: list[Any] | None = captured if signer is None else None
+    if signer is not None and captured:
+        with contextlib.suppress(SignerError):  # then one by one: the failing step stops us
+            signed = sign_bundles(captured, signer)
     failures = 0
-    for (_, out_path, _), bundle in zip(chunk, bundles, strict=True):
+    done = 0
+    for step_path, out_path, bundle in chunk:
+        if isinstance(bundle, Exception):
+            failures += _report_step_error(bundle, step_path)
+            continue
+        if signed is not None:
+            bundle = signed[done]
+            done += 1
+        else:
+            try:
+                bundle = sign_bundle(bundle, signer)
+            except SignerError as exc:  # the key is unusable: stop, naming the step
+                raise SignerError(f"{step_path}: {exc}") from None
         try:
             write_bundle(bundle, out_path)
         except OSError as exc:

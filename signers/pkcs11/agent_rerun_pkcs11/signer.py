@@ -8,7 +8,7 @@ fail here, not produce a bundle that fails verification later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from agent_rerun.errors import SignerError
@@ -22,6 +22,10 @@ from agent_rerun_pkcs11.uri import Pkcs11Uri
 if TYPE_CHECKING:
     import pkcs11
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+#: How many signatures the token thread may make before the check catches up: enough
+#: to keep the token busy, few enough that a failure wastes little token time.
+SIGN_AHEAD = 8
 
 #: What Yubico documents as the CKM_EDDSA message buffer, for CKR_DATA_LEN_RANGE hints.
 DEVICE_LIMITS = "YubiKey about 4 KB, YubiHSM 2 about 3 KB"
@@ -51,32 +55,73 @@ class Pkcs11Signer(SignerBase):
         return self._public_key
 
     def sign(self, data: bytes) -> bytes:
-        from cryptography.exceptions import InvalidSignature
-
         signature = self.sign_unchecked(data)
-        try:
-            self._verifier.verify(signature, data)
-        except InvalidSignature:
-            raise SignerError(
-                f"token {self.token_label!r} returned a signature ({len(signature)} bytes) that "
-                f"does not verify against its public key for {self.uri}; not using it"
-            ) from None
+        self._check(data, signature)
         return signature
 
+    def sign_many(self, payloads: Sequence[bytes]) -> list[bytes]:
+        """Signatures of ``payloads`` in order, each checked, the token never idle on our check.
+
+        python-pkcs11 releases the GIL inside C_Sign, so a second thread keeps
+        the token signing payload after payload while this one checks the
+        signatures already made: the software check costs no token time. The
+        first failure (the token's, or a signature that does not verify) stops
+        the token thread (at most ``SIGN_AHEAD`` signatures ahead) and is
+        raised here, as ``sign`` raises it; nothing signed after it is returned.
+        """
+        import threading
+        from queue import SimpleQueue
+
+        if self._private is None:
+            raise SignerError(f"the signer for {self.uri} was closed; load the key again")
+        if len(payloads) < 2:  # nothing to overlap
+            return [self.sign(data) for data in payloads]
+        made: SimpleQueue[bytes | BaseException] = SimpleQueue()
+        ahead = threading.Semaphore(SIGN_AHEAD)
+        stop = threading.Event()
+
+        def sign_in_order() -> None:
+            for data in payloads:
+                ahead.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    made.put(self.sign_unchecked(data))
+                except BaseException as exc:  # raised in the calling thread instead
+                    made.put(exc)
+                    return
+
+        worker = threading.Thread(target=sign_in_order, name="pkcs11-sign", daemon=True)
+        worker.start()
+        signatures: list[bytes] = []
+        try:
+            for data in payloads:
+                signature = made.get()
+                ahead.release()
+                if isinstance(signature, BaseException):
+                    raise signature
+                self._check(data, signature)
+                signatures.append(signature)
+        finally:
+            stop.set()
+            ahead.release()  # a token thread waiting for room sees the stop
+            worker.join()  # the session is free again before anyone else signs
+        return signatures
+
     def sign_unchecked(self, data: bytes) -> bytes:
-        """C_Sign alone, for a caller that checks the result itself:
-        ``agent_rerun.capture.capture_many`` checks each signature in a second
-        thread while the token signs the next bundle."""
+        """C_Sign alone, errors turned into one-line ``SignerError``s, for a caller that
+        checks the signature itself (``sign`` and ``sign_many`` do)."""
         from pkcs11 import Mechanism
         from pkcs11.exceptions import DataLenRange, PKCS11Error
 
-        if self._private is None:
+        private = self._private
+        if private is None:
             raise SignerError(f"the signer for {self.uri} was closed; load the key again")
         try:
             # python-pkcs11 mixes SignMixin into the key classes at run time; its
             # PrivateKey stub does not declare sign().
-            sign = self._private.sign  # type: ignore[attr-defined]
-            signature = bytes(sign(data, mechanism=Mechanism.EDDSA))
+            sign = private.sign  # type: ignore[attr-defined]
+            return bytes(sign(data, mechanism=Mechanism.EDDSA))
         except DataLenRange:
             raise SignerError(
                 f"token {self.token_label!r} cannot sign {len(data)} bytes in one CKM_EDDSA "
@@ -87,7 +132,18 @@ class Pkcs11Signer(SignerBase):
             if key_function_not_permitted(exc):
                 raise _not_allowed(self.uri) from None
             raise describe(exc, token=self.token_label, action="signing") from None
-        return signature
+
+    def _check(self, data: bytes, signature: bytes) -> None:
+        """Refuse a token signature that does not verify against the token's public key."""
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            self._verifier.verify(signature, data)
+        except InvalidSignature:
+            raise SignerError(
+                f"token {self.token_label!r} returned a signature ({len(signature)} bytes) that "
+                f"does not verify against its public key for {self.uri}; not using it"
+            ) from None
 
     def close(self) -> None:
         """Log out and close the session; signing afterwards fails clearly."""

@@ -1,0 +1,96 @@
+"""``rerun capture`` of many steps signs them in chunks, and still fails as one-by-one did.
+
+A signer that batches (``sign_many``) gets whole chunks; whatever goes wrong
+mid-batch, every bundle before the failing step is written, complete and in
+order, and nothing after a signer failure is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from samples import sample_actual, sample_step
+
+from agent_rerun.b64 import encode
+from agent_rerun.errors import SignerError
+from agent_rerun.signer import InMemorySigner, SignerBase
+from agent_rerun.verify import verify
+
+
+class FailsAtSeed(SignerBase):
+    """An in-memory key that refuses one step's payload, batched or alone.
+
+    A stand-in for a token that fails part-way (pulled out, or refusing a payload
+    it cannot sign): the real tokens here cannot be made to fail at the k-th
+    signature on demand.
+    """
+
+    def __init__(self, bad_seed: int | None) -> None:
+        self._inner = InMemorySigner(bytes(range(32)))
+        self._bad = None if bad_seed is None else b'"seed":%d,' % bad_seed
+        self.batches: list[int] = []
+
+    @property
+    def public_key(self) -> bytes:
+        return self._inner.public_key
+
+    def sign(self, data: bytes) -> bytes:
+        if self._bad is not None and self._bad in data:
+            raise SignerError("the token refused this payload")
+        return self._inner.sign(data)
+
+    def sign_many(self, payloads: Sequence[bytes]) -> list[bytes]:
+        self.batches.append(len(payloads))
+        return [self.sign(p) for p in payloads]
+
+
+def make_steps(tmp_path: Path, count: int) -> list[tuple[str, str]]:
+    targets = []
+    for i in range(count):
+        path = tmp_path / f"s{i:02d}.json"
+        path.write_text(json.dumps(sample_step(sampling={"temperature": 0, "top_p": 1,
+                                                         "seed": i})), encoding="utf-8")
+        targets.append((str(path), str(tmp_path / "out" / f"s{i:02d}.rr")))
+    (tmp_path / "out").mkdir()
+    return targets
+
+
+def test_a_signer_failure_mid_chunk_writes_every_bundle_before_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_rerun.cli import capture_cmd
+
+    monkeypatch.setattr(capture_cmd, "SIGN_CHUNK", 4)
+    targets = make_steps(tmp_path, 10)
+    signer = FailsAtSeed(6)  # the third step of the second chunk
+    with pytest.raises(SignerError) as raised:
+        capture_cmd._capture_batch(targets, signer)
+    assert str(raised.value) == f"{targets[6][0]}: the token refused this payload"
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"s{i:02d}.rr" for i in range(6)]  # no temporaries, nothing after
+    for i in range(6):
+        bundle = json.loads(Path(targets[i][1]).read_bytes())
+        step = json.loads(Path(targets[i][0]).read_bytes())
+        trusted = [encode(signer.public_key)]
+        assert verify(bundle, sample_actual(step), trusted_keys=trusted).verified
+
+
+def test_a_batching_signer_gets_chunks_and_bad_steps_are_reported_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from agent_rerun.cli import capture_cmd
+
+    monkeypatch.setattr(capture_cmd, "SIGN_CHUNK", 4)
+    targets = make_steps(tmp_path, 9)
+    Path(targets[2][0]).write_text('{"not": "a step"}', encoding="utf-8")
+    Path(targets[5][1]).mkdir()  # this bundle cannot be written
+    signer = FailsAtSeed(None)
+    assert capture_cmd._capture_batch(targets, signer) == 2
+    assert signer.batches == [3, 4, 1]  # the bad step is not sent to the signer
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2
+    assert targets[2][0] in errors[0] and targets[5][1] in errors[1]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file())
+    assert written == [f"s{i:02d}.rr" for i in range(9) if i not in (2, 5)]
