@@ -115,3 +115,13 @@ def test_trust_scale_tiny(tmp_path: Path) -> None:
     variants = [row["variant"] for row in results["rows"]]
     assert variants[0] == "no trust settings" and len(variants) >= 2
     assert [count for count, _ in results["parse"]] == [12, 25, 50]
+
+
+def test_memory_bench_runs_on_a_small_step() -> None:
+    """bench/memory.py end to end (ours only, a thousand messages): every case prints a peak."""
+    script = ROOT / "bench" / "memory.py"
+    done = subprocess.run([sys.executable, str(script), "--messages", "1000", "--ours-only"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for case in ("library capture", "library verify", "cli capture", "cli verify"):
+        assert case in done.stdout, done.stdout
