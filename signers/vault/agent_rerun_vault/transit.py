@@ -67,14 +67,38 @@ def key_exists(cluster: Cluster, name: str) -> str | None:
     return str((reply.get("data") or {}).get("type", "unknown"))
 
 
-def create_key(cluster: Cluster, name: str) -> None:
+def create_key(cluster: Cluster, name: str) -> TransitKey:
+    """Create the key; what it is comes from the answer (see :func:`rotate_key`)."""
     path = f"{cluster.settings.mount}/keys/{name}"
-    cluster.request("POST", Operation(path, "create"), {"type": "ed25519", "exportable": False})
+    reply = cluster.request("POST", Operation(path, "create"),
+                            {"type": "ed25519", "exportable": False})
+    return _answered_key(cluster, name, reply, after=0)
 
 
-def rotate_key(cluster: Cluster, name: str) -> None:
+def rotate_key(cluster: Cluster, name: str, latest_version: int) -> TransitKey:
+    """Add a version to a key whose latest version is ``latest_version``; the key after.
+
+    The key comes from the server's answer to the write, not from reading it
+    back: a write sent to a standby is done by the active node, and the
+    standby applies it a few milliseconds later, so a read there can still
+    show the old latest version, which would be printed as the new one.
+    """
     path = f"{cluster.settings.mount}/keys/{name}/rotate"
-    cluster.request("POST", Operation(path, "update", key=name), {})
+    reply = cluster.request("POST", Operation(path, "update", key=name), {})
+    return _answered_key(cluster, name, reply, after=latest_version)
+
+
+def _answered_key(cluster: Cluster, name: str, reply: dict[str, Any], *,
+                  after: int) -> TransitKey:
+    """The key in a write's answer (OpenBao sends it), else read back, never older than asked."""
+    data = reply.get("data") or {}
+    key = _parse_key(name, data) if data.get("keys") else read_key(cluster, name)
+    if key.latest_version <= after:
+        raise SignerError(
+            f"vault: key {name!r} was changed, but the server still shows version "
+            f"{key.latest_version}; see the new version with: rerun keys list "
+            f"{cluster.settings.uri.with_key(name).format()}")
+    return key
 
 
 def key_names(cluster: Cluster) -> list[str]:
