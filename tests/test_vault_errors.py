@@ -234,3 +234,66 @@ def test_a_signature_that_does_not_verify_is_never_written(bao_dev: DevServer,  
         assert not (tmp_path / "out.rr").exists()
     finally:
         proxy.shutdown()
+
+
+def test_a_missing_ca_bundle_names_where_it_was_given(bao_dev: DevServer,  # noqa: F811
+                                                      tmp_path: Path) -> None:
+    """requests raised a bare OSError (exit 1, no ca= in it) for a CA path that is not there."""
+    https = f"https://127.0.0.1:{free_port()}"
+    message = one_line_error(capture(bao_dev, f"vault:k?addr={https}&ca=/no/such/ca.pem",
+                                     tmp_path))
+    assert "ca= names the CA bundle /no/such/ca.pem, which is not a readable file" in message
+    message = one_line_error(capture(bao_dev, f"vault:k?addr={https}", tmp_path,
+                                     VAULT_CACERT="/no/such/env-ca.pem"))
+    assert "$VAULT_CACERT names the CA bundle /no/such/env-ca.pem" in message
+
+
+def test_a_token_no_header_can_carry_is_refused_in_words(bao_dev: DevServer,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    """Non-ASCII gave an internal error; a newline, "no server could serve (InvalidHeader)"."""
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
+                                     VAULT_TOKEN="hvs.s3cr\u20act"), "s3cr")
+    assert "the token in $VAULT_TOKEN holds spaces, control or non-ASCII characters" in message
+    token_file = tmp_path / "token"
+    token_file.write_text("hvs.first-half\nhvs.second-half\n")
+    message = one_line_error(capture(bao_dev, f"vault:{name}?token-source={token_file}",
+                                     tmp_path), "first-half", "second-half")
+    assert f"the token in {token_file} holds spaces" in message
+
+
+@pytest.mark.parametrize(("attributes", "needle"), [
+    ("secret-id-source=/ci/secret-id", "secret-id-source= is for auth=approle, but this key "
+     "logs in with auth=token"),
+    ("auth=approle&role-id=r1&jwt-source=/ci/oidc", "jwt-source= is for auth=jwt"),
+    ("auth=jwt&role=release&token-source=/ci/token", "token-source= is for auth=token"),
+])
+def test_settings_of_another_login_method_are_refused(bao_dev: DevServer,  # noqa: F811
+                                                      tmp_path: Path, attributes: str,
+                                                      needle: str) -> None:
+    """``secret-id-source=`` without ``auth=approle`` signed with $VAULT_TOKEN's identity."""
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    message = one_line_error(capture(bao_dev, f"vault:{name}?{attributes}", tmp_path))
+    assert needle in message
+    assert not (tmp_path / "out.rr").exists()
+
+
+def test_settings_outside_the_uri_are_checked_and_named(bao_dev: DevServer,  # noqa: F811
+                                                        tmp_path: Path) -> None:
+    """$VAULT_ADDR errors said "addr"; a [vault] mount was never checked at all."""
+    message = one_line_error(capture(bao_dev, "vault:k", tmp_path,
+                                     VAULT_ADDR="https://user:pw1234@h:8200"), "pw1234")
+    assert "$VAULT_ADDR must not hold user info" in message
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    config = tmp_path / "config.toml"
+    config.write_text('[vault]\nmount = "transit/../sys"\n')
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
+                                     RERUN_CONFIG=str(config)))
+    assert f"{config}: [vault] mount must be a path of names" in message
+    config.write_text('[vault]\nauth = "approle"\nrole_id = "r1"\njwt_source = "/ci/oidc"\n')
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
+                                     RERUN_CONFIG=str(config)))
+    assert f"{config}: [vault] jwt_source is for auth=jwt" in message
