@@ -297,3 +297,59 @@ def test_settings_outside_the_uri_are_checked_and_named(bao_dev: DevServer,  # n
     message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
                                      RERUN_CONFIG=str(config)))
     assert f"{config}: [vault] jwt_source is for auth=jwt" in message
+
+
+def test_a_redirect_is_not_followed_with_the_token(bao_dev: DevServer,  # noqa: F811
+                                                   tmp_path: Path) -> None:
+    """requests resends X-Vault-Token to any Location; the node is skipped instead.
+
+    The bao dev server forwards instead of redirecting, so a loopback stand-in
+    answers 307 towards a second listener that records what reaches it.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("X-Vault-Token") or "")
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    recorder = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    elsewhere = f"http://127.0.0.1:{recorder.server_address[1]}"
+
+    class Redirector(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", elsewhere + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    for server in (recorder, redirector):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        name = fresh_key()
+        ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+        redirecting = f"http://127.0.0.1:{redirector.server_address[1]}"
+        good = capture(bao_dev, f"vault:{name}?addr={redirecting},{bao_dev.addr}", tmp_path)
+        assert good.returncode == 0, good.stderr
+        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={redirecting}", tmp_path))
+        assert f"{redirecting} (HTTP 307 redirect, not followed)" in message
+        assert ROOT_TOKEN not in seen and seen == []
+    finally:
+        redirector.shutdown()
+        recorder.shutdown()
