@@ -353,3 +353,59 @@ def test_a_redirect_is_not_followed_with_the_token(bao_dev: DevServer,  # noqa: 
     finally:
         redirector.shutdown()
         recorder.shutdown()
+
+
+def test_a_server_killed_mid_batch_leaves_only_complete_bundles(tmp_path: Path) -> None:
+    """kill -9 of the only server while ``rerun capture`` of 1,200 steps runs: exit 3 in one
+    line, and what was written is whole chunks of complete bundles that verify.
+
+    The bundles go to /dev/shm when there is one: 1,000 fsynced files on a busy
+    disk take ten seconds, and what is tested is the batch, not the disk.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from samples import sample_actual, sample_step
+
+    from agent_rerun.verify import verify
+
+    shm = Path("/dev/shm")
+    scratch = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else tmp_path))
+    server = start_dev_server(tmp_path)
+    try:
+        name = fresh_key()
+        ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+        steps, out = scratch / "steps", scratch / "out"
+        steps.mkdir()
+        records = {}
+        for i in range(1200):
+            step = sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i})
+            (steps / f"s{i:04}.json").write_text(json.dumps(step), encoding="utf-8")
+            records[f"s{i:04}.rr"] = step
+        env = {k: v for k, v in {**os.environ, **server.env()}.items() if v is not None}
+        run = subprocess.Popen(
+            [sys.executable, "-m", "agent_rerun", "capture",
+             *sorted(str(p) for p in steps.iterdir()), "-o", f"{out}/", "--key",
+             f"vault:{name}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not (out.is_dir() and any(out.glob("*.rr"))) and time.monotonic() < deadline:
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.005)
+        server.process.kill()  # the first chunk is being written; the next cannot be signed
+        stdout, stderr = run.communicate(timeout=60)
+        result = CliResult(run.returncode, stdout, stderr)
+        message = one_line_error(result)
+        assert f"{server.addr} (connection refused)" in message
+        written = sorted(p.name for p in out.iterdir())
+        assert len(written) == 1000  # the first chunk (SIGN_CHUNK), whole; no temp file
+        public = json.loads((out / written[0]).read_text())["signature"]["pubkey"]
+        for file_name in written:
+            bundle = json.loads((out / file_name).read_text())
+            assert verify(bundle, sample_actual(records[file_name]),
+                          trusted_keys=[public]).verified, file_name
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
