@@ -18,6 +18,7 @@ from vault_support import (  # noqa: F401
     free_port,
     ok,
     require_backend,
+    rewriting_proxy,
     start_dev_server,
 )
 
@@ -185,55 +186,43 @@ def test_a_signature_that_does_not_verify_is_never_written(bao_dev: DevServer,  
     """A real server never returns a bad signature, so a loopback proxy in front of it
     corrupts the signatures of sign answers (the only stand-in in these tests)."""
     import base64
-    import threading
-    import urllib.request
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    upstream = bao_dev.addr
+    def corrupt(path: str, status: int, data: bytes) -> bytes:
+        if "/transit/sign/" not in path or status != 200:
+            return data
+        reply = json.loads(data)
+        for item in reply["data"]["batch_results"]:
+            prefix, _, sig = item["signature"].rpartition(":")
+            raw = bytearray(base64.b64decode(sig))
+            raw[0] ^= 1
+            item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+        return json.dumps(reply).encode()
 
-    class Corrupting(BaseHTTPRequestHandler):
-        def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            request = urllib.request.Request(upstream + self.path, data=body,
-                                             method=self.command,
-                                             headers={k: v for k, v in self.headers.items()
-                                                      if k.lower().startswith("x-vault")
-                                                      or k.lower() == "content-type"})
-            try:
-                with urllib.request.urlopen(request, timeout=10) as reply:
-                    status, data = reply.status, reply.read()
-            except urllib.error.HTTPError as exc:
-                status, data = exc.code, exc.read()
-            if "/transit/sign/" in self.path and status == 200:
-                reply_json = json.loads(data)
-                for item in reply_json["data"]["batch_results"]:
-                    prefix, _, sig = item["signature"].rpartition(":")
-                    raw = bytearray(base64.b64decode(sig))
-                    raw[0] ^= 1
-                    item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
-                data = json.dumps(reply_json).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = _forward
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Corrupting)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    try:
-        name = fresh_key()
-        ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
-        address = f"http://127.0.0.1:{proxy.server_address[1]}"
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    with rewriting_proxy(bao_dev.addr, corrupt) as address:
         message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
-        assert "does not verify with version 1" in message
-        assert not (tmp_path / "out.rr").exists()
-    finally:
-        proxy.shutdown()
+    assert "does not verify with version 1" in message
+    assert not (tmp_path / "out.rr").exists()
+
+
+@pytest.mark.parametrize("keys", [{"one": {"public_key": "AAAA"}}, ["1"], "x"])
+def test_a_malformed_key_description_is_refused_in_one_line(
+        bao_dev: DevServer, tmp_path: Path, keys: object) -> None:  # noqa: F811
+    """A real server never sends these, so a loopback proxy rewrites its key description;
+    they gave internal errors (ValueError, AttributeError) instead of one line."""
+    def mangle(path: str, status: int, data: bytes) -> bytes:
+        if "/transit/keys/" not in path or status != 200:
+            return data
+        reply = json.loads(data)
+        reply["data"]["keys"] = keys
+        return json.dumps(reply).encode()
+
+    name = fresh_key()
+    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    with rewriting_proxy(bao_dev.addr, mangle) as address:
+        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
+    assert f"transit/keys/{name} answered a key description" in message
 
 
 def test_a_missing_ca_bundle_names_where_it_was_given(bao_dev: DevServer,  # noqa: F811
