@@ -15,14 +15,20 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from samples import sample_actual, sample_step
 from support import run_cli
-from vault_support import RaftCluster, RaftNode, ok, require_backend, start_raft_cluster
+from vault_support import (
+    RaftCluster,
+    RaftNode,
+    fresh_key,
+    ok,
+    require_backend,
+    start_raft_cluster,
+)
 
 require_backend()
 
@@ -64,7 +70,7 @@ def test_a_sign_through_a_lagging_standby_waits_for_the_key(
     lagged = 0
     try:
         for _ in range(LAG_TRIES):
-            name = "lag" + uuid.uuid4().hex[:10]
+            name = fresh_key("lag")
             made = ok(active.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"},
                       token=raft.root_token)
             before = client.requests_sent
@@ -84,7 +90,7 @@ def test_rotate_through_a_lagging_standby_prints_the_new_version(raft: RaftClust
     active, node = raft.active(), standby(raft)
     env = {"VAULT_ADDR": node.addr, "VAULT_TOKEN": raft.root_token, "BAO_ADDR": None,
            "BAO_TOKEN": None, "VAULT_CACERT": None}
-    name = "rot" + uuid.uuid4().hex[:10]
+    name = fresh_key("rot")
     ok(active.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"}, token=raft.root_token)
     for version in range(2, 2 + LAG_TRIES // 2):
         rotated = run_cli("keys", "rotate", f"vault:{name}", env=env)
@@ -105,7 +111,7 @@ def test_kill_9_of_the_active_node_mid_batch_loses_nothing(
 
     active = raft.active()
     root = raft.root_token
-    name = "ha" + uuid.uuid4().hex[:8]
+    name = fresh_key("ha")
     ok(active.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"}, token=root)
     # The active node first: the signer uses it until it dies.
     addrs = [active.addr] + [a for a in raft.addrs if a != active.addr]

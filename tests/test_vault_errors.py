@@ -14,21 +14,20 @@ from vault_support import (  # noqa: F401
     ROOT_TOKEN,
     DevServer,
     bao_dev,
-    environ_for,
     free_port,
+    fresh_key,
+    new_key,
     ok,
     require_backend,
     rewriting_proxy,
     start_dev_server,
+    use_server,
 )
 
 require_backend()
 
 EXIT_KEY = 3
 
-
-def fresh_key() -> str:
-    return "e" + uuid.uuid4().hex[:10]
 
 
 def one_line_error(result: CliResult, *secrets: str) -> str:
@@ -60,8 +59,7 @@ def test_unreachable_names_every_address(bao_dev: DevServer, tmp_path: Path) -> 
 
 def test_a_stopped_node_among_the_addresses_is_skipped(bao_dev: DevServer,  # noqa: F811
                                                        tmp_path: Path) -> None:
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     dead = f"http://127.0.0.1:{free_port()}"
     result = capture(bao_dev, f"vault:{name}?addr={dead},{bao_dev.addr}", tmp_path)
     assert result.returncode == 0, result.stderr
@@ -72,7 +70,7 @@ def test_sealed_server_and_a_sealed_node_skipped(bao_dev: DevServer,  # noqa: F8
                                                  tmp_path: Path) -> None:
     server = start_dev_server(tmp_path)
     try:
-        name = fresh_key()
+        name = fresh_key("e")
         ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
         ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
         ok(server.addr, "POST", "sys/seal")
@@ -85,8 +83,7 @@ def test_sealed_server_and_a_sealed_node_skipped(bao_dev: DevServer,  # noqa: F8
 
 
 def test_permission_denied_names_the_path(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     ok(bao_dev.addr, "PUT", f"sys/policies/acl/read-{name}",
        {"policy": f'path "transit/keys/{name}" {{ capabilities = ["read"] }}'})
     token = ok(bao_dev.addr, "POST", "auth/token/create",
@@ -108,15 +105,14 @@ def test_missing_key_says_how_to_make_it(bao_dev: DevServer, tmp_path: Path) -> 
 ])
 def test_unusable_key_types(bao_dev: DevServer, tmp_path: Path, body: dict[str, object],  # noqa: F811
                             needle: str) -> None:
-    name = fresh_key()
+    name = fresh_key("e")
     ok(bao_dev.addr, "POST", f"transit/keys/{name}", body)
     assert needle in one_line_error(capture(bao_dev, f"vault:{name}", tmp_path))
 
 
 def test_expired_token_without_a_way_to_log_in_again(bao_dev: DevServer,  # noqa: F811
                                                      tmp_path: Path) -> None:
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     token = ok(bao_dev.addr, "POST", "auth/token/create",
                {"policies": ["root"], "ttl": "1s", "explicit_max_ttl": "1s"})["auth"][
                    "client_token"]
@@ -155,8 +151,7 @@ def test_redaction_hides_what_it_does_not_know() -> None:
 
 
 def test_token_file_and_missing_token(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     token_file = tmp_path / "token"
     token_file.write_text(ROOT_TOKEN + "\n")
     good = capture(bao_dev, f"vault:{name}?token-source={token_file}", tmp_path,
@@ -172,10 +167,8 @@ def test_a_payload_larger_than_the_server_accepts(bao_dev: DevServer,  # noqa: F
     from agent_rerun.errors import SignerError
     from agent_rerun.signer import load_signer
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
-    for variable, value in environ_for(bao_dev).items():
-        monkeypatch.setenv(variable, value)
+    name = new_key(bao_dev, "e")
+    use_server(monkeypatch, bao_dev)
     with load_signer(f"vault:{name}") as signer, pytest.raises(SignerError) as caught:
         signer.sign(b"x" * (33 * 1024 * 1024))
     assert "larger than the server accepts" in str(caught.value)
@@ -198,8 +191,7 @@ def test_a_signature_that_does_not_verify_is_never_written(bao_dev: DevServer,  
             item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
         return json.dumps(reply).encode()
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     with rewriting_proxy(bao_dev.addr, corrupt) as address:
         message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
     assert "does not verify with version 1" in message
@@ -218,8 +210,7 @@ def test_a_malformed_key_description_is_refused_in_one_line(
         reply["data"]["keys"] = keys
         return json.dumps(reply).encode()
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     with rewriting_proxy(bao_dev.addr, mangle) as address:
         message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
     assert f"transit/keys/{name} answered a key description" in message
@@ -240,8 +231,7 @@ def test_a_missing_ca_bundle_names_where_it_was_given(bao_dev: DevServer,  # noq
 def test_a_token_no_header_can_carry_is_refused_in_words(bao_dev: DevServer,  # noqa: F811
                                                          tmp_path: Path) -> None:
     """Non-ASCII gave an internal error; a newline, "no server could serve (InvalidHeader)"."""
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
                                      VAULT_TOKEN="hvs.s3cr\u20act"), "s3cr")
     assert "the token in $VAULT_TOKEN holds spaces, control or non-ASCII characters" in message
@@ -262,8 +252,7 @@ def test_settings_of_another_login_method_are_refused(bao_dev: DevServer,  # noq
                                                       tmp_path: Path, attributes: str,
                                                       needle: str) -> None:
     """``secret-id-source=`` without ``auth=approle`` signed with $VAULT_TOKEN's identity."""
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     message = one_line_error(capture(bao_dev, f"vault:{name}?{attributes}", tmp_path))
     assert needle in message
     assert not (tmp_path / "out.rr").exists()
@@ -275,8 +264,7 @@ def test_settings_outside_the_uri_are_checked_and_named(bao_dev: DevServer,  # n
     message = one_line_error(capture(bao_dev, "vault:k", tmp_path,
                                      VAULT_ADDR="https://user:pw1234@h:8200"), "pw1234")
     assert "$VAULT_ADDR must not hold user info" in message
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     config = tmp_path / "config.toml"
     config.write_text('[vault]\nmount = "transit/../sys"\n')
     message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
@@ -331,8 +319,7 @@ def test_a_redirect_is_not_followed_with_the_token(bao_dev: DevServer,  # noqa: 
     for server in (recorder, redirector):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        name = fresh_key()
-        ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+        name = new_key(bao_dev, "e")
         redirecting = f"http://127.0.0.1:{redirector.server_address[1]}"
         good = capture(bao_dev, f"vault:{name}?addr={redirecting},{bao_dev.addr}", tmp_path)
         assert good.returncode == 0, good.stderr
@@ -365,7 +352,7 @@ def test_a_server_killed_mid_batch_leaves_only_complete_bundles(tmp_path: Path) 
     scratch = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else tmp_path))
     server = start_dev_server(tmp_path)
     try:
-        name = fresh_key()
+        name = fresh_key("e")
         ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
         steps, out = scratch / "steps", scratch / "out"
         steps.mkdir()

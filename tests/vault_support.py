@@ -176,6 +176,26 @@ def environ_for(server: DevServer, **more: str) -> Mapping[str, str]:
     return {k: v for k, v in server.env(**more).items() if v is not None}
 
 
+def use_server(monkeypatch: pytest.MonkeyPatch, server: DevServer) -> None:
+    """Point this process's environment at ``server`` (for in-process ``load_signer``)."""
+    for variable, value in environ_for(server).items():
+        monkeypatch.setenv(variable, value)
+
+
+def fresh_key(prefix: str = "k") -> str:
+    """A key name no other test uses (the dev server is shared by the session)."""
+    import uuid
+
+    return prefix + uuid.uuid4().hex[:10]
+
+
+def new_key(server: DevServer, prefix: str = "k") -> str:
+    """A fresh ed25519 Transit key on ``server``, made with the raw API."""
+    name = fresh_key(prefix)
+    ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    return name
+
+
 @dataclass
 class RaftNode:
     name: str
