@@ -385,3 +385,19 @@ def test_a_server_killed_mid_batch_leaves_only_complete_bundles(tmp_path: Path) 
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_keygen_and_keys_list_with_a_node_down(bao_dev: DevServer) -> None:  # noqa: F811
+    """The live node's "no such key" was waited out because the dead node said nothing,
+    and keygen then failed with "no key ...; create it with: rerun keygen"."""
+    name = fresh_key("e")
+    dead = f"http://127.0.0.1:{free_port()}"
+    made = run_cli("keygen", f"vault:{name}?addr={dead},{bao_dev.addr}", env=bao_dev.env())
+    assert made.returncode == 0, made.stderr
+    assert f"vault:{name}?addr={dead},{bao_dev.addr}&version=1" in made.stdout
+    mount = "empty-" + fresh_key("m")
+    ok(bao_dev.addr, "POST", f"sys/mounts/{mount}", {"type": "transit"})
+    listed = run_cli("keys", "list", f"vault:?addr={dead},{bao_dev.addr}&mount={mount}",
+                     env=bao_dev.env())
+    assert listed.returncode == 0, listed.stderr
+    assert "no keys at" in listed.stdout + listed.stderr

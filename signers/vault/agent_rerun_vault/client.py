@@ -32,6 +32,8 @@ MISSING_ROUNDS = 4
 #: Log in again this long before a token's lease ends.
 RENEW_MARGIN_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 10.0
+#: Node failures that waiting a few rounds will not change: the node gave no answer.
+SILENT_KINDS = frozenset({"tls", "sealed", "unreachable", "redirected"})
 
 
 class ServerRefused(SignerError):
@@ -105,8 +107,8 @@ class Cluster:
                 probe: bool = False) -> dict[str, Any]:
         """Send ``method`` to ``op.path``, logged in, with failover.
 
-        With ``probe``, a path every node reports missing raises ``LookupError``
-        at once instead of waiting out replication lag.
+        With ``probe``, a path every answering node reports missing raises
+        ``LookupError`` at once instead of waiting out replication lag.
         """
         self._ensure_login()
         try:
@@ -159,10 +161,12 @@ class Cluster:
                 return result
             rounds += 1
             kinds = {f.kind for f in failures.values()}
-            if probe and kinds == {"missing"}:
+            # A probe asks whether the path exists: the nodes that answered say no, and
+            # the ones that did not answer (down, sealed) cannot say otherwise.
+            if probe and "missing" in kinds and kinds <= SILENT_KINDS | {"missing"}:
                 raise LookupError(op.path)
             out_of_time = time.monotonic() >= deadline
-            settled = kinds <= {"tls", "sealed", "unreachable", "missing", "redirected"}
+            settled = kinds <= SILENT_KINDS | {"missing"}
             if (out_of_time or kinds <= {"tls"} or (settled and rounds >= MISSING_ROUNDS)):
                 raise SignerError(self._summary(op, failures, rounds, out_of_time))
             time.sleep(min(0.05 * 2 ** rounds, 1.0, max(0.0, deadline - time.monotonic())))
