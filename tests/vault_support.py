@@ -17,7 +17,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,26 @@ def environ_for(server: DevServer, **more: str) -> Mapping[str, str]:
     return {k: v for k, v in server.env(**more).items() if v is not None}
 
 
+def use_server(monkeypatch: pytest.MonkeyPatch, server: DevServer) -> None:
+    """Point this process's environment at ``server`` (for in-process ``load_signer``)."""
+    for variable, value in environ_for(server).items():
+        monkeypatch.setenv(variable, value)
+
+
+def fresh_key(prefix: str = "k") -> str:
+    """A key name no other test uses (the dev server is shared by the session)."""
+    import uuid
+
+    return prefix + uuid.uuid4().hex[:10]
+
+
+def new_key(server: DevServer, prefix: str = "k") -> str:
+    """A fresh ed25519 Transit key on ``server``, made with the raw API."""
+    name = fresh_key(prefix)
+    ok(server.addr, "POST", f"transit/keys/{name}", {"type": "ed25519"})
+    return name
+
+
 @dataclass
 class RaftNode:
     name: str
@@ -296,3 +317,49 @@ def _wait_health(node: RaftNode, wanted: set[int], timeout: float = 60) -> None:
         time.sleep(0.2)
     raise AssertionError(f"{node.name}: health {status}, wanted {wanted}: "
                          f"{node.log.read_text()[-2000:]}")
+
+
+#: What a stand-in proxy does to an answer: (request path, status, body) -> new body.
+Rewrite = Callable[[str, int, bytes], bytes]
+
+
+@contextmanager
+def rewriting_proxy(upstream: str, rewrite: Rewrite) -> Iterator[str]:
+    """A loopback HTTP proxy in front of a real server that rewrites its answers; yields its URL.
+
+    Only for what a real server never does (a corrupted signature, a malformed
+    reply): every test using it says so.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Forwarding(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower().startswith("x-vault") or k.lower() == "content-type"}
+            request = urllib.request.Request(upstream + self.path, data=body,
+                                             method=self.command, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    status, data = reply.status, reply.read()
+            except urllib.error.HTTPError as exc:
+                status, data = exc.code, exc.read()
+            data = rewrite(self.path, status, data)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_LIST = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Forwarding)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()

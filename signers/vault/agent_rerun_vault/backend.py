@@ -58,8 +58,7 @@ class VaultBackend:
                     f"vault: a key {parsed.key!r} ({existing}) already exists at mount "
                     f"{cluster.settings.mount!r}; Transit keys are never replaced: pick another "
                     f"name, or add a version with: rerun keys rotate {parsed.format()}")
-            create_key(cluster, parsed.key)
-            return _infos(parsed, read_key(cluster, parsed.key).checked())[-1]
+            return _infos(parsed, create_key(cluster, parsed.key).checked())[-1]
 
     def list_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
         """Every live version of the mount's keys (or of the named key), oldest first."""
@@ -86,9 +85,9 @@ class VaultBackend:
         """Add a version to the key and return it; older versions stay live until trimmed."""
         parsed = _named(uri)
         with _cluster(parsed) as cluster:
-            read_key(cluster, parsed.key).checked()
-            rotate_key(cluster, parsed.key)
-            return _infos(parsed, read_key(cluster, parsed.key).checked())[-1]
+            before = read_key(cluster, parsed.key).checked()
+            return _infos(parsed, rotate_key(cluster, parsed.key,
+                                             before.latest_version).checked())[-1]
 
     def redact_uri(self, uri: str) -> str:
         return redact(uri)

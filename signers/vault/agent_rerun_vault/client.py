@@ -32,6 +32,8 @@ MISSING_ROUNDS = 4
 #: Log in again this long before a token's lease ends.
 RENEW_MARGIN_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 10.0
+#: Node failures that waiting a few rounds will not change: the node gave no answer.
+SILENT_KINDS = frozenset({"tls", "sealed", "unreachable", "redirected"})
 
 
 class ServerRefused(SignerError):
@@ -62,7 +64,7 @@ class Operation:
 class _NodeFailure(Exception):
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
-        self.kind = kind  # unreachable, sealed, unavailable, tls, missing
+        self.kind = kind  # unreachable, sealed, unavailable, tls, missing, redirected
         self.reason = reason
 
 
@@ -79,9 +81,12 @@ class Cluster:
         self._session = requests.Session()
         self._session.verify = settings.verify  # hvac takes it from a shared session
         self._adapters = [
+            # No redirects: requests would resend X-Vault-Token (and a login's secret id)
+            # to wherever a Location header points, another host or plain http included.
             hvac.adapters.RawAdapter(base_uri=addr, verify=settings.verify,
                                      timeout=REQUEST_TIMEOUT_SECONDS, session=self._session,
-                                     namespace=settings.namespace or None)
+                                     namespace=settings.namespace or None,
+                                     allow_redirects=False)
             for addr in settings.addrs
         ]
         self._current = 0
@@ -102,8 +107,8 @@ class Cluster:
                 probe: bool = False) -> dict[str, Any]:
         """Send ``method`` to ``op.path``, logged in, with failover.
 
-        With ``probe``, a path every node reports missing raises ``LookupError``
-        at once instead of waiting out replication lag.
+        With ``probe``, a path every answering node reports missing raises
+        ``LookupError`` at once instead of waiting out replication lag.
         """
         self._ensure_login()
         try:
@@ -156,10 +161,12 @@ class Cluster:
                 return result
             rounds += 1
             kinds = {f.kind for f in failures.values()}
-            if probe and kinds == {"missing"}:
+            # A probe asks whether the path exists: the nodes that answered say no, and
+            # the ones that did not answer (down, sealed) cannot say otherwise.
+            if probe and "missing" in kinds and kinds <= SILENT_KINDS | {"missing"}:
                 raise LookupError(op.path)
             out_of_time = time.monotonic() >= deadline
-            settled = kinds <= {"tls", "sealed", "unreachable", "missing"}
+            settled = kinds <= SILENT_KINDS | {"missing"}
             if (out_of_time or kinds <= {"tls"} or (settled and rounds >= MISSING_ROUNDS)):
                 raise SignerError(self._summary(op, failures, rounds, out_of_time))
             time.sleep(min(0.05 * 2 ** rounds, 1.0, max(0.0, deadline - time.monotonic())))
@@ -185,6 +192,8 @@ class Cluster:
             return payload
         if status == 403:
             raise _Forbidden()
+        if 300 <= status < 400:
+            raise _NodeFailure("redirected", f"HTTP {status} redirect, not followed")
         if status == 413 or "request body too large" in errors:
             raise TooLarge("vault: the request is larger than the server accepts "
                            "(max_request_size, 32 MiB by default)")

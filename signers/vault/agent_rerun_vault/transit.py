@@ -54,7 +54,7 @@ class TransitKey:
 def read_key(cluster: Cluster, name: str) -> TransitKey:
     path = f"{cluster.settings.mount}/keys/{name}"
     reply = cluster.request("GET", Operation(path, "read", key=name))
-    return _parse_key(name, reply.get("data") or {})
+    return _parse_key(name, reply.get("data"), path)
 
 
 def key_exists(cluster: Cluster, name: str) -> str | None:
@@ -64,17 +64,42 @@ def key_exists(cluster: Cluster, name: str) -> str | None:
         reply = cluster.request("GET", Operation(path, "read", key=name), probe=True)
     except LookupError:
         return None
-    return str((reply.get("data") or {}).get("type", "unknown"))
+    return str(_data(reply).get("type", "unknown"))
 
 
-def create_key(cluster: Cluster, name: str) -> None:
+def create_key(cluster: Cluster, name: str) -> TransitKey:
+    """Create the key; what it is comes from the answer (see :func:`rotate_key`)."""
     path = f"{cluster.settings.mount}/keys/{name}"
-    cluster.request("POST", Operation(path, "create"), {"type": "ed25519", "exportable": False})
+    reply = cluster.request("POST", Operation(path, "create"),
+                            {"type": "ed25519", "exportable": False})
+    return _answered_key(cluster, name, reply, after=0)
 
 
-def rotate_key(cluster: Cluster, name: str) -> None:
+def rotate_key(cluster: Cluster, name: str, latest_version: int) -> TransitKey:
+    """Add a version to a key whose latest version is ``latest_version``; the key after.
+
+    The key comes from the server's answer to the write, not from reading it
+    back: a write sent to a standby is done by the active node, and the
+    standby applies it a few milliseconds later, so a read there can still
+    show the old latest version, which would be printed as the new one.
+    """
     path = f"{cluster.settings.mount}/keys/{name}/rotate"
-    cluster.request("POST", Operation(path, "update", key=name), {})
+    reply = cluster.request("POST", Operation(path, "update", key=name), {})
+    return _answered_key(cluster, name, reply, after=latest_version)
+
+
+def _answered_key(cluster: Cluster, name: str, reply: dict[str, Any], *,
+                  after: int) -> TransitKey:
+    """The key in a write's answer (OpenBao sends it), else read back, never older than asked."""
+    data = _data(reply)
+    path = f"{cluster.settings.mount}/keys/{name}"
+    key = _parse_key(name, data, path) if data.get("keys") else read_key(cluster, name)
+    if key.latest_version <= after:
+        raise SignerError(
+            f"vault: key {name!r} was changed, but the server still shows version "
+            f"{key.latest_version}; see the new version with: rerun keys list "
+            f"{cluster.settings.uri.with_key(name).format()}")
+    return key
 
 
 def key_names(cluster: Cluster) -> list[str]:
@@ -83,8 +108,8 @@ def key_names(cluster: Cluster) -> list[str]:
         reply = cluster.request("LIST", Operation(path, "list"), probe=True)
     except LookupError:
         return []  # a mount without keys answers 404
-    keys = (reply.get("data") or {}).get("keys") or []
-    return sorted(str(k) for k in keys)
+    keys = _data(reply).get("keys")
+    return sorted(str(k) for k in keys) if isinstance(keys, list) else []
 
 
 def sign_batch(cluster: Cluster, name: str, version: int,
@@ -94,11 +119,17 @@ def sign_batch(cluster: Cluster, name: str, version: int,
     body = {"key_version": version,
             "batch_input": [{"input": base64.b64encode(p).decode("ascii")} for p in payloads]}
     reply = cluster.request("POST", Operation(path, "update", key=name), body)
-    results = (reply.get("data") or {}).get("batch_results") or []
-    if len(results) != len(payloads):
-        raise SignerError(f"vault: {path} answered {len(results)} results for "
-                          f"{len(payloads)} inputs")
+    results = _data(reply).get("batch_results")
+    if not isinstance(results, list) or len(results) != len(payloads):
+        count = len(results) if isinstance(results, list) else "no"
+        raise SignerError(f"vault: {path} answered {count} results for {len(payloads)} inputs")
     return [_signature(item, version, path) for item in results]
+
+
+def _data(reply: dict[str, Any]) -> dict[str, Any]:
+    """The ``data`` object of an answer, or {} when there is none or it is not an object."""
+    data = reply.get("data")
+    return data if isinstance(data, dict) else {}
 
 
 def _signature(item: Any, version: int, path: str) -> bytes:
@@ -119,22 +150,28 @@ def _signature(item: Any, version: int, path: str) -> bytes:
     return raw
 
 
-def _parse_key(name: str, data: dict[str, Any]) -> TransitKey:
-    versions: dict[int, bytes] = {}
-    for number, entry in sorted((data.get("keys") or {}).items(), key=lambda kv: int(kv[0])):
-        text = entry.get("public_key") if isinstance(entry, dict) else None
-        if not text:
-            continue
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if len(raw) == 32:
-            versions[int(number)] = raw
-    return TransitKey(
-        name=name,
-        type=str(data.get("type", "unknown")),
-        derived=bool(data.get("derived")),
-        latest_version=int(data.get("latest_version") or 0),
-        versions=versions,
-    )
+def _parse_key(name: str, data: Any, path: str) -> TransitKey:
+    """The checked key description; a malformed one (a broken proxy, a hostile server)
+    is refused in one line rather than crashing on it."""
+    try:
+        versions: dict[int, bytes] = {}
+        for number, entry in sorted(data["keys"].items(), key=lambda kv: int(kv[0])):
+            text = entry.get("public_key") if isinstance(entry, dict) else None
+            if not text:
+                continue
+            try:
+                raw = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                continue  # another type's key (RSA and ECDSA keys are PEM)
+            if len(raw) == 32:
+                versions[int(number)] = raw
+        return TransitKey(
+            name=name,
+            type=str(data.get("type", "unknown")),
+            derived=bool(data.get("derived")),
+            latest_version=int(data.get("latest_version") or 0),
+            versions=versions,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise SignerError(f"vault: {path} answered a key description this backend does not "
+                          "understand (is addr= a Transit server?)") from None

@@ -95,13 +95,13 @@ def parse(uri: str) -> VaultUri:
         values[name] = unquote(raw)
     return VaultUri(
         key=key,
-        addrs=_addresses(values.get("addr", "")),
-        mount=_path_part(values.get("mount", ""), "mount"),
+        addrs=check_addresses(values.get("addr", ""), "addr="),
+        mount=check_path(values.get("mount", ""), "mount="),
         version=_version(values.get("version")),
-        namespace=_path_part(values.get("namespace", ""), "namespace"),
+        namespace=check_path(values.get("namespace", ""), "namespace="),
         ca=values.get("ca", ""),
-        auth=_auth(values.get("auth", "")),
-        auth_mount=_path_part(values.get("auth-mount", ""), "auth-mount"),
+        auth=check_auth(values.get("auth", ""), "auth="),
+        auth_mount=check_path(values.get("auth-mount", ""), "auth-mount="),
         role=values.get("role", ""),
         role_id=values.get("role-id", ""),
         role_id_source=values.get("role-id-source", ""),
@@ -145,10 +145,11 @@ def _is_name(text: str) -> bool:
             and set(text) != {"."})
 
 
-def _path_part(value: str, what: str) -> str:
+def check_path(value: str, where: str) -> str:
+    """A mount or namespace path: names joined by ``/`` (``where`` names the setting)."""
     value = value.strip("/")
     if value and not all(_is_name(part) for part in value.split("/")):
-        raise SignerError(f"vault: {what}= must be a path of names (letters, digits, -_.)")
+        raise SignerError(f"vault: {where} must be a path of names (letters, digits, -_.)")
     return value
 
 
@@ -160,16 +161,17 @@ def _version(value: str | None) -> int | None:
     return int(value)
 
 
-def _auth(value: str) -> str:
+def check_auth(value: str, where: str) -> str:
     if value and value not in AUTH_METHODS:
-        raise SignerError(f"vault: auth= must be one of {', '.join(AUTH_METHODS)}")
+        raise SignerError(f"vault: {where} must be one of {', '.join(AUTH_METHODS)}")
     return value
 
 
-def _addresses(value: str) -> tuple[str, ...]:
+def check_addresses(value: str, where: str) -> tuple[str, ...]:
+    """Comma-separated node URLs, each checked by :func:`check_address`."""
     if not value:
         return ()
-    return tuple(check_address(part.strip(), "addr=") for part in value.split(","))
+    return tuple(check_address(part.strip(), where) for part in value.split(","))
 
 
 def check_address(address: str, where: str) -> str:
