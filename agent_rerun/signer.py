@@ -6,7 +6,7 @@ are found by the scheme of a key URI through the ``agent_rerun.signers``
 entry-point group. Nothing here runs at import time: verify never imports a
 backend. docs/backends.md is the guide to writing one; the contract is
 :class:`Backend`, the optional :class:`RedactsUris`, :class:`ReadsPublicKeys`,
-:class:`RotatesKeys` and :class:`ReadsKeyVersions`, ``SignerBase.checks_signatures``
+:class:`RotatesKeys`, ``SignerBase.checks_signatures``
 and :class:`SignsMany` for signers and, for configuration,
 :class:`agent_rerun.config.BackendSection`.
 """
@@ -274,26 +274,6 @@ class RotatesKeys(Protocol):
     """
 
     def rotate(self, uri: str, *, prompt: PromptFn | None = None) -> KeyInfo: ...
-
-
-@runtime_checkable
-class ReadsKeyVersions(Protocol):
-    """Optional backend capability: every live version of a key that has versions.
-
-    A rotated service key (a Transit key) signs with its latest version while
-    bundles signed by older ones must keep verifying, so a trust file needs
-    them all. :func:`key_versions` uses it.
-    """
-
-    def version_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]: ...
-
-
-def key_versions(uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
-    """Each live version of the key at ``uri``, oldest first; one entry for unversioned keys."""
-    backend = backend_for(uri)
-    if isinstance(backend, ReadsKeyVersions):
-        return list(backend.version_keys(uri, prompt=prompt))
-    return [KeyInfo(uri=display_uri(uri), public_key=public_key_of(uri, prompt=prompt))]
 
 
 def rotate_key(uri: str, *, prompt: PromptFn | None = None) -> KeyInfo:

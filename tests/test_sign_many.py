@@ -83,12 +83,3 @@ def test_keys_rotate_is_refused_by_backends_that_cannot(tmp_path: Path) -> None:
     assert result.returncode == EXIT_KEY
     assert "'file' backend cannot rotate keys" in result.stderr
     assert result.stderr.count("\n") == 1
-
-
-def test_key_versions_of_an_unversioned_key_is_its_one_key(tmp_path: Path) -> None:
-    from agent_rerun.signer import key_versions, public_key_of
-
-    key = tmp_path / "k.pem"
-    assert run_cli("keygen", key).returncode == 0
-    infos = key_versions(str(key))
-    assert [i.public_key for i in infos] == [public_key_of(str(key))]

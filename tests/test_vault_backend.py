@@ -170,10 +170,10 @@ def test_keygen_refuses_an_existing_name_of_any_type(bao_dev: DevServer) -> None
     assert reply["data"]["type"] == "rsa-2048" and status == 0
 
 
-def test_version_keys_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keys_list_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """What an allowed-signers export needs: one public key per live version."""
-    from agent_rerun.signer import key_versions
+    from agent_rerun.signer import list_keys
 
     name = new_key(bao_dev, "k")
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/rotate", {})
@@ -182,7 +182,7 @@ def test_version_keys_lists_every_live_version(bao_dev: DevServer,  # noqa: F811
        {"min_decryption_version": 2, "min_encryption_version": 2})
     ok(bao_dev.addr, "POST", f"transit/keys/{name}/trim", {"min_available_version": 2})
     use_server(monkeypatch, bao_dev)
-    infos = key_versions(f"vault:{name}")
+    infos = list_keys(f"vault:{name}")
     assert [i.uri.split("version=")[1] for i in infos] == ["2", "3"]
     assert len({i.public_key for i in infos}) == 2
 

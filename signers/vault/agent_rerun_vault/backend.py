@@ -1,7 +1,7 @@
 """The ``vault`` backend object the core finds through the entry point.
 
 It parses the URI, resolves the settings and hands each job to the Transit
-module; ``rotate`` and ``version_keys`` go beyond the core contract (see
+module; ``rotate`` goes beyond the core contract (see
 docs/vault.md).
 """
 
@@ -69,12 +69,6 @@ class VaultBackend:
             for name in names:
                 infos.extend(_infos(parsed, read_key(cluster, name)))
             return infos
-
-    def version_keys(self, uri: str, *, prompt: PromptFn | None = None) -> list[KeyInfo]:
-        """One KeyInfo per live version of the named key (for trust files), oldest first."""
-        parsed = _named(uri)
-        with _cluster(parsed) as cluster:
-            return _infos(parsed.with_key(parsed.key), read_key(cluster, parsed.key).checked())
 
     def public_key(self, uri: str, *, prompt: PromptFn | None = None) -> bytes:
         parsed = _named(uri)
