@@ -9,11 +9,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from support import OUR_VECTORS, run_cli
 
 from agent_rerun import CaptureOptions, capture, jcs_bytes
 from agent_rerun.batch import Pair, pairs_from, verify_batch, verify_pairs
 from agent_rerun.cli import cli
 from agent_rerun.policy import make_policy
+
+C1 = OUR_VECTORS / "c1-byte-replay-passes"
+
 
 KEY = bytes([1]) * 32
 
@@ -199,3 +203,28 @@ def test_single_pair_output_is_unchanged(corpus: Path) -> None:
     missing = _run(["verify", str(corpus / "a.rr")])
     assert missing.exit_code == 2
     assert "Missing argument 'ACTUAL'" in missing.stderr
+
+
+def test_batch_goes_on_after_an_unusable_manifest_line(tmp_path: Path) -> None:
+    good = {"bundle": str(C1 / "bundle.rr"), "actual": str(C1 / "actual.json")}
+    manifest = tmp_path / "pairs.jsonl"
+    manifest.write_text("\n".join([
+        json.dumps({**good, "name": "first"}),
+        json.dumps({"bundle": "x\0y.rr", "actual": "a.json", "name": "nul"}),
+        '{"bundle": "a.rr", "actual": "a.json", "bundle": "b.rr"}',
+        json.dumps({**good, "name": "last"}),
+    ]) + "\n")
+    run = run_cli("verify", "--batch", manifest)
+    assert run.returncode == 1
+    results = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r["verified"] for r in results] == [True, False, False, True]
+    assert "duplicate object key 'bundle'" in results[2]["errors"][0]
+    assert "Traceback" not in run.stderr
+
+
+def test_manifest_with_a_byte_order_mark_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "pairs.txt"
+    manifest.write_text(f"\ufeff{C1 / 'bundle.rr'} {C1 / 'actual.json'}\n")
+    run = run_cli("verify", "--batch", manifest)
+    assert run.returncode == 1
+    assert "byte-order mark" in run.stderr

@@ -8,11 +8,13 @@ order, and nothing after a signer failure is.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from samples import sample_actual, sample_step
+from samples import SAMPLE_STEP, sample_actual, sample_step
+from support import run_cli
 
 from agent_rerun.b64 import encode
 from agent_rerun.errors import SignerError
@@ -94,3 +96,26 @@ def test_a_batching_signer_gets_chunks_and_bad_steps_are_reported_in_order(
     assert targets[2][0] in errors[0] and targets[5][1] in errors[1]
     written = sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file())
     assert written == [f"s{i:02d}.rr" for i in range(9) if i not in (2, 5)]
+
+
+def test_batch_capture_goes_on_after_a_write_error(tmp_path: Path) -> None:
+    steps = []
+    for name in ("a", "b", "c"):
+        steps.append(tmp_path / f"{name}.json")
+        steps[-1].write_text(json.dumps(SAMPLE_STEP))
+    out = tmp_path / "out"
+    (out / "b.rr").mkdir(parents=True)  # cannot be replaced by a file
+    run = run_cli("capture", *steps, "-o", out, "--unsigned")
+    assert run.returncode == 1
+    assert f"rerun: error: {out / 'b.rr'}: Is a directory" in run.stderr
+    assert "1 of 3 steps could not be captured" in run.stderr
+    assert (out / "a.rr").is_file() and (out / "c.rr").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_output_with_a_trailing_slash_is_a_folder(tmp_path: Path) -> None:
+    step = tmp_path / "one.json"
+    step.write_text(json.dumps(SAMPLE_STEP))
+    run = run_cli("capture", step, "-o", f"{tmp_path / 'new'}{os.sep}", "--unsigned")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "new" / "one.rr").is_file()

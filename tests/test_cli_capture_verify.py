@@ -334,3 +334,14 @@ def test_help_on_every_command(path: tuple[str, ...]) -> None:
         assert run.returncode == 0, run.stderr
         assert run.stdout.startswith("Usage: rerun"), run.stdout
         assert "Traceback" not in run.stderr
+
+
+def test_verify_stderr_stays_one_line_for_hostile_field_names(tmp_path: Path) -> None:
+    bundle = json.loads((C1 / "bundle.rr").read_bytes())
+    bundle["runtime"]["tool_versions"] = {"py\nthon": 3}
+    path = tmp_path / "b.rr"
+    path.write_text(json.dumps(bundle))
+    run = run_cli("verify", path, C1 / "actual.json")
+    assert run.returncode == 1
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    assert str(path) in run.stderr  # the file is named, as for reading errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from support import OUR_VECTORS, run_cli
 
+from agent_rerun import sign_bundle, verify
 from agent_rerun.errors import InputError
 from agent_rerun.pubkey import ssh_public_key_line
 from agent_rerun.trust import TrustedKey, find_trusted, parse_trust_file, parse_trusted_key
@@ -283,3 +286,50 @@ def test_local_time_without_z(tmp_path: Path) -> None:
     assert find_trusted([key], ALICE, now=local_midnight - timedelta(seconds=1)) is None
     # a naive "now" is local time too
     assert find_trusted([key], ALICE, now=datetime(2024, 6, 1)) == key
+
+
+C1 = OUR_VECTORS / "c1-byte-replay-passes"
+ATTACKER_KEY = bytes(range(1, 33))
+
+
+@pytest.fixture
+def attacker_bundle(tmp_path: Path) -> Path:
+    """The C1 bundle re-signed by a key nobody trusts."""
+    bundle = json.loads((C1 / "bundle.rr").read_bytes())
+    path = tmp_path / "attacker.rr"
+    path.write_text(json.dumps(sign_bundle(bundle, ATTACKER_KEY)))
+    return path
+
+
+def test_empty_trust_file_option_fails_closed(attacker_bundle: Path) -> None:
+    run = run_cli("verify", attacker_bundle, C1 / "actual.json", "--trusted-keys", "")
+    assert run.returncode == 1
+    assert run.json()["verified"] is False
+
+
+def test_empty_trusted_keys_in_config_trusts_nobody(attacker_bundle: Path,
+                                                    tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[verify]\ntrusted_keys = []\n")
+    run = run_cli("verify", attacker_bundle, C1 / "actual.json",
+                  env={"RERUN_CONFIG": str(config)})
+    assert run.returncode == 1
+    assert run.json()["errors"][0].startswith("UntrustedSigner:")
+
+
+def test_library_rejects_a_single_string_as_the_trust_list() -> None:
+    bundle = json.loads((C1 / "bundle.rr").read_bytes())
+    actual = json.loads((C1 / "actual.json").read_bytes())
+    key_of_c1 = bundle["signature"]["pubkey"]
+    result = verify(bundle, actual, trusted_keys=key_of_c1)  # type: ignore[arg-type]
+    assert not result.verified
+    assert result.errors == ["InvalidTrustedKeys:trusted_keys must be a list of keys, "
+                             "not a single key"]
+    assert verify(bundle, actual, trusted_keys=[key_of_c1]).verified
+
+
+def test_allowed_signers_line_without_principals_says_so(tmp_path: Path) -> None:
+    trust = tmp_path / "allowed_signers"
+    trust.write_text(ssh_public_key_line(bytes(range(32)), "me") + "\n")
+    with pytest.raises(InputError, match="start with the principals"):
+        parse_trust_file(trust)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import math
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
+from samples import SAMPLE_ACTUAL
+from support import OUR_VECTORS
 
 from agent_rerun import (
     CaptureOptions,
@@ -22,6 +25,9 @@ from agent_rerun import (
     verify_files,
 )
 from agent_rerun.signature import SignatureError, check_ed25519, is_small_order
+
+C1 = OUR_VECTORS / "c1-byte-replay-passes"
+
 
 KEY = b"\x01" * 32
 P = 2**255 - 19
@@ -354,3 +360,20 @@ def test_verify_files_reports_unreadable_files(tmp_path: Path) -> None:
         assert not result.verified
         [error] = result.errors
         assert error.startswith(prefix) and name in error
+
+
+@pytest.mark.parametrize("path", ["bad\0name.rr", None, 42])
+def test_verify_files_reports_unusable_paths(path: Any) -> None:
+    result = verify_files(path, C1 / "actual.json")
+    assert not result.verified
+    assert result.errors[0].startswith("SchemaViolation:bundle: ")
+
+
+def test_a_byte_bundle_cannot_carry_a_malformed_embedding() -> None:
+    bundle = json.loads((C1 / "bundle.rr").read_bytes())
+    bundle["expected"]["semantic_embedding"] = "AAAAAA=="  # a zero vector, signed
+    bundle = sign_bundle(bundle, bytes([1]) * 32)
+    result = verify(bundle, SAMPLE_ACTUAL | {"inputs": json.loads(
+        (C1 / "actual.json").read_bytes())["inputs"]})
+    assert any(error.startswith("ZeroEmbedding:bundle.expected.semantic_embedding")
+               for error in result.errors), result.errors
