@@ -14,6 +14,7 @@ import pytest
 from samples import sample_actual, sample_step
 
 from agent_rerun import CaptureOptions, capture, jcs_bytes
+from agent_rerun.cli.common import printable
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="needs a pseudo-terminal")
 
@@ -83,3 +84,8 @@ def test_a_schema_error_on_stdin_names_stdin(command: list[str]) -> None:
     result = CliRunner().invoke(cli, command, input='{"rerun": "x"}', prog_name="rerun")
     assert result.exit_code == 1
     assert result.stderr.startswith("rerun: error: <stdin>: "), result.stderr
+
+
+def test_printable_escapes_bidi_and_line_separators() -> None:
+    for ch in ["\u202a", "\u202e", "\u2066", "\u2069", "\u2028", "\u2029"]:
+        assert ch not in printable(f"a{ch}b")

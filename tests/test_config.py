@@ -163,3 +163,18 @@ def test_default_location_is_what_click_and_pathlib_give(
     else:
         monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
     assert default_config_location() == str(Path(click.get_app_dir(APP_NAME)) / "config.toml")
+
+
+def test_dangling_config_link_at_default_location_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RERUN_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    folder = tmp_path / "agent-rerun"
+    folder.mkdir()
+    (folder / "config.toml").symlink_to(tmp_path / "unmounted" / "config.toml")
+    with pytest.raises(InputError, match="dangling symbolic link"):
+        load_config()
+    (folder / "config.toml").unlink()
+    (folder / "config.toml").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        load_config()

@@ -9,11 +9,15 @@ correct at run time and clean for a type checker.
 from __future__ import annotations
 
 import ast
+import base64
+import json
 import os
 import re
 from pathlib import Path
 
 from support import REPO
+
+from agent_rerun.pubkey import ssh_public_key_line
 
 TYPING_COPY = REPO / "tests" / "typing" / "readme_library.py"
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -75,3 +79,21 @@ def test_pkcs11_uris_in_commands_are_quoted() -> None:
                 if "rerun " in line and UNQUOTED_URI_WITH_SEMICOLON.search(line):
                     unquoted.append(f"{page.relative_to(REPO)}: {line.strip()}")
     assert not unquoted, "quote these pkcs11: URIs:\n" + "\n".join(unquoted)
+
+
+def test_no_shipped_doc_or_config_names_a_published_test_key() -> None:
+    key_files = [REPO / "vectors" / "test-key.json",
+                 REPO.parent / "shared" / "conformance" / "agent-rerun-v0.1" / "test-key.json"]
+    key_files += [p for p in REPO.rglob("*.json") if ".venv" not in p.parts
+                  and '"privateKey"' in p.read_text(errors="replace")]
+    needles = set()
+    for path in key_files:
+        if path.is_file():
+            raw = base64.b64decode(json.loads(path.read_text())["publicKey"])
+            needles |= {base64.b64encode(raw).decode(), ssh_public_key_line(raw).split()[1]}
+    assert needles
+    shipped = [*REPO.glob("conf/*"), *REPO.glob("docs/*.md"), REPO / "README.md"]
+    for doc in shipped:
+        text = doc.read_text(errors="replace")
+        for needle in needles:
+            assert needle not in text, f"{doc} names a published test key"

@@ -333,3 +333,56 @@ def test_allowed_signers_line_without_principals_says_so(tmp_path: Path) -> None
     trust.write_text(ssh_public_key_line(bytes(range(32)), "me") + "\n")
     with pytest.raises(InputError, match="start with the principals"):
         parse_trust_file(trust)
+
+
+def _pub() -> bytes:
+    return ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+
+
+def test_line_separator_cannot_smuggle_a_second_key(tmp_path: Path) -> None:
+    alice, mallory = _pub(), _pub()
+    line = (f'c@x valid-before="20200101Z",namespaces="git" {ssh_public_key_line(alice)} '
+            f"laptop\u2028{_b64(mallory)} c\n")
+    path = tmp_path / "allowed"
+    path.write_text(line)
+    with pytest.raises(InputError, match=r"allowed:1: control character U\+2028"):
+        parse_trust_file(path)
+
+
+def test_crlf_lines_and_other_controls(tmp_path: Path) -> None:
+    alice = _pub()
+    path = tmp_path / "allowed"
+    path.write_bytes(f"a@x {ssh_public_key_line(alice)}\r\n".encode())
+    assert parse_trust_file(path)[0].public_key == alice
+    path.write_bytes(f"# c\na@x {ssh_public_key_line(alice)} x\x1by\n".encode())
+    with pytest.raises(InputError, match="allowed:2: control character"):
+        parse_trust_file(path)
+
+
+def test_options_after_bare_key_are_honoured_or_refused(tmp_path: Path) -> None:
+    alice = _pub()
+    path = tmp_path / "allowed"
+    path.write_text(f'{_b64(alice)} valid-before="20200101Z",namespaces="git"\n')
+    [key] = parse_trust_file(path)
+    assert key.namespaces == ("git",) and key.valid_before is not None
+    assert find_trusted([key], alice) is None
+    path.write_text(f"{_b64(alice)} cert-authority\n")
+    with pytest.raises(InputError, match="allowed:1: option 'cert-authority'"):
+        parse_trust_file(path)
+
+
+@pytest.mark.parametrize("bound", ['valid-after="00010101"', 'valid-before="99991231235959"'])
+def test_out_of_range_bounds_name_file_line(tmp_path: Path, bound: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo" if "9999" in bound else "America/New_York")
+    time.tzset()
+    try:
+        path = tmp_path / "allowed"
+        path.write_text(f"a@x {bound} {ssh_public_key_line(_pub())}\n")
+        with pytest.raises(InputError, match="allowed:1: option"):
+            parse_trust_file(path)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
