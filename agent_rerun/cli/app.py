@@ -9,8 +9,6 @@ form of all, ``rerun verify BUNDLE ACTUAL``, does not even load click
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from importlib import import_module
 from typing import TextIO
@@ -18,11 +16,10 @@ from typing import TextIO
 import click
 
 from agent_rerun._version import __version__
-from agent_rerun.cli.common import EXIT_FAILED, warn
+from agent_rerun.cli.common import warn
 from agent_rerun.cli.streams import EXIT_BROKEN_PIPE as EXIT_BROKEN_PIPE
-from agent_rerun.cli.streams import flush_stdout as _flush_stdout
+from agent_rerun.cli.streams import run_to_the_end
 from agent_rerun.cli.streams import stdout_closed as _stdout_closed
-from agent_rerun.cli.streams import write_failed
 
 #: Command name -> "module:attribute" of its click command, in help order.
 COMMANDS: dict[str, str] = {
@@ -70,28 +67,8 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Run the click group: an unexpected failure is one stderr line, not a traceback.
-
-    ``RERUN_DEBUG=1`` shows the traceback of an unexpected failure for bug reports.
-    """
-    try:
-        try:
-            cli(prog_name="rerun")
-        finally:  # what is still buffered fails here, not in the interpreter's exit
-            _flush_stdout()
-    except BrokenPipeError:
-        _stdout_closed()
-    except KeyboardInterrupt:
-        click.echo("rerun: interrupted", err=True)
-        sys.exit(130)
-    except OSError as exc:
-        write_failed(exc)
-    except Exception as exc:
-        if os.environ.get("RERUN_DEBUG"):
-            raise
-        click.echo(f"rerun: internal error: {type(exc).__name__}: {exc} "
-                   "(set RERUN_DEBUG=1 for details)", err=True)
-        sys.exit(EXIT_FAILED)
+    """Run the click group: an unexpected failure is one stderr line, not a traceback."""
+    run_to_the_end(lambda: cli(prog_name="rerun"))
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

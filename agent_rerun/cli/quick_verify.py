@@ -61,28 +61,13 @@ def run_quick_verify(bundle_path: str, actual_path: str) -> NoReturn:
     command: a closed stdout is exit 141 either way, Ctrl-C inside the command
     is click's "Aborted!", a failure nobody expected is one line.
     """
-    from agent_rerun.cli.streams import flush_stdout, stdout_closed, write_failed
+    from agent_rerun.cli.streams import run_to_the_end
 
-    try:
-        try:
-            sys.exit(_as_click_runs(bundle_path, actual_path))
-        finally:  # what is still buffered fails here, not in the interpreter's exit
-            flush_stdout()
-    except BrokenPipeError:
-        stdout_closed()
-    except KeyboardInterrupt:
-        _echo("rerun: interrupted", sys.stderr)
-        sys.exit(130)
-    except OSError as exc:
-        write_failed(exc)
-    except Exception as exc:
-        if os.environ.get("RERUN_DEBUG"):
-            raise
-        import click  # a failure nobody expected: print it exactly as the click path does
+    def body() -> None:
+        sys.exit(_as_click_runs(bundle_path, actual_path))
 
-        click.echo(f"rerun: internal error: {type(exc).__name__}: {exc} "
-                   "(set RERUN_DEBUG=1 for details)", err=True)
-        sys.exit(1)
+    run_to_the_end(body)
+    raise AssertionError("unreachable: body always exits")
 
 
 def _as_click_runs(bundle_path: str, actual_path: str) -> int:

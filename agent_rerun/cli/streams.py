@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from agent_rerun.errors import EXIT_FAILED
@@ -30,6 +31,37 @@ def flush_stdout() -> None:
         import click
 
         click.echo(f"rerun: error: stdout: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def run_to_the_end(body: Callable[[], object]) -> None:
+    """Run ``body`` (a whole ``rerun`` command) and end it as every command ends.
+
+    Shared by the click group and the click-free verify path so that both
+    print the same bytes: a final flush, a closed stdout as exit 141, Ctrl-C as
+    exit 130, an unnamed write error as one line naming stdout, and a failure
+    nobody expected as one line (``RERUN_DEBUG=1`` shows its traceback).
+    """
+    try:
+        try:
+            body()
+        finally:  # what is still buffered fails here, not in the interpreter's exit
+            flush_stdout()
+    except BrokenPipeError:
+        stdout_closed()
+    except KeyboardInterrupt:
+        sys.stderr.write("rerun: interrupted\n")
+        sys.stderr.flush()
+        sys.exit(130)
+    except OSError as exc:
+        write_failed(exc)
+    except Exception as exc:
+        if os.environ.get("RERUN_DEBUG"):
+            raise
+        import click
+
+        click.echo(f"rerun: internal error: {type(exc).__name__}: {exc} "
+                   "(set RERUN_DEBUG=1 for details)", err=True)
         sys.exit(EXIT_FAILED)
 
 
