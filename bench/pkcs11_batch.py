@@ -171,16 +171,26 @@ def measure(steps: int, rounds: int, cli: bool, work: Path, records: list[dict[s
     ]
     if cli:
         contenders.append(("cli batch (rerun capture)", cli_runner(work, records, key_uri)))
+    report_interleaved(contenders, steps, rounds)
+    return 0
+
+
+def report_interleaved(contenders: list[tuple[str, Callable[[], None]]], steps: int,
+                       rounds: int) -> None:
+    """Run the contenders in turn, round after round, and print each one's best rate.
+
+    The first contender is the raw rate every other row is a ratio of. The load
+    of a shared machine drifts; alternating within each round makes every ratio
+    compare neighbours in time.
+    """
     best = {name: 0.0 for name, _ in contenders}
     for _ in range(rounds):
         for name, run in contenders:
             best[name] = max(best[name], best_rate(steps, 1, run))
-    raw_rate = best["raw python-pkcs11 C_Sign"]
-
+    raw_name = contenders[0][0]
     for name, rate in best.items():
-        ratio = "" if rate is raw_rate else f"  ratio {rate / raw_rate:.2f}x of raw"
+        ratio = "" if name == raw_name else f"  ratio {rate / best[raw_name]:.2f}x of raw"
         print(f"{name:28s} {rate:9.0f} signatures/s{ratio}")
-    return 0
 
 
 def cli_runner(work: Path, records: list[dict[str, Any]], key_uri: str) -> Callable[[], None]:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pkcs11_batch import best_rate, cli_runner, small_step
+from pkcs11_batch import cli_runner, report_interleaved, small_step
 
 
 def start_agent(work: Path) -> subprocess.Popen[bytes]:
@@ -107,8 +107,6 @@ def measure(work: Path, steps: int, rounds: int, cli: bool) -> int:
             for i, record in enumerate(records):
                 write_atomic(out / f"step{i}.rr", jcs_bytes(capture(record, options)))
 
-    # Interleave the contenders within each round so each ratio compares
-    # neighbours in time on a machine whose load drifts; keep each one's best.
     contenders: list[tuple[str, Callable[[], None]]] = [
         ("raw agent sign", raw),
         ("signer.sign + check", signer_only),
@@ -117,17 +115,10 @@ def measure(work: Path, steps: int, rounds: int, cli: bool) -> int:
     ]
     if cli:
         contenders.append(("cli batch (rerun capture)", cli_runner(work, records, uri)))
-    best = {name: 0.0 for name, _ in contenders}
-    for _ in range(rounds):
-        for name, run in contenders:
-            best[name] = max(best[name], best_rate(steps, 1, run))
-    raw_rate = best["raw agent sign"]
     with open("/proc/loadavg") as load:
         print(f"payload {len(payload)} bytes, {steps} steps, best of {rounds} interleaved "
               f"rounds, OpenSSH ssh-agent, load average {load.read().split()[0]}")
-    for name, rate in best.items():
-        ratio = "" if name == "raw agent sign" else f"  ratio {rate / raw_rate:.2f}x of raw"
-        print(f"{name:28s} {rate:9.0f} signatures/s{ratio}")
+    report_interleaved(contenders, steps, rounds)
     return 0
 
 

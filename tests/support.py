@@ -134,3 +134,20 @@ def as_doubles(value: Any) -> Any:
     if type(value) is int and abs(value) > MAX_SAFE_INTEGER and integer_in_domain(value):
         return float(value)
     return value
+
+
+def invoke_cli(*args: str, input: str | None = None,
+               env: dict[str, str] | None = None) -> Any:
+    """The CLI in this process through click's CliRunner (a ``click.testing.Result``);
+    for tests that patch the process, where :func:`run_cli` would not see it."""
+    from click.testing import CliRunner
+
+    from agent_rerun.cli import cli
+
+    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def output_fields(output: str) -> dict[str, str]:
+    """``name: value`` lines of a command's text output (keygen, pubkey, inspect) as a dict."""
+    pairs = (line.split(":", 1) for line in output.splitlines() if ":" in line)
+    return {name.strip(): value.strip() for name, value in pairs}

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from samples import SAMPLE_STEP
+from support import invoke_cli as run
+from support import output_fields as _fields
 from support import run_cli as run_process
 
 from agent_rerun.capture import CaptureOptions, capture
-from agent_rerun.cli import cli
 from agent_rerun.cli.common import EXIT_FAILED
 from agent_rerun.keyfile import PASSPHRASE_ENV, backend
 from agent_rerun.pubkey import fingerprint, ssh_public_key_line
@@ -28,13 +28,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RERUN_CONFIG", "")
 
 
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
-
-
-def _fields(output: str) -> dict[str, str]:
-    pairs = (line.split(":", 1) for line in output.splitlines() if ":" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
 
 
 

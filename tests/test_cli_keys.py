@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from support import invoke_cli as run
+from support import output_fields as _fields
 
-from agent_rerun.cli import cli, keys_cmd
+from agent_rerun.cli import keys_cmd
 from agent_rerun.cli.common import EXIT_KEY, terminal_prompt
 from agent_rerun.keyfile import PASSPHRASE_ENV, backend
 from agent_rerun.pubkey import fingerprint, ssh_public_key_line
@@ -31,13 +32,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RERUN_CONFIG", "")
 
 
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, env=env, catch_exceptions=False)
-
-
-def _fields(output: str) -> dict[str, str]:
-    pairs = (line.split(":", 1) for line in output.splitlines() if ":" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
 
 
 def _with_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
