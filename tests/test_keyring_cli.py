@@ -225,6 +225,20 @@ with closing(secretstorage.dbus_init()) as bus:
 """
 
 
+def _private_session_env(tmp_path: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` without a display or session bus, with its own HOME, runtime and data
+    folders: a ``dbus-run-session`` started with it gets a fresh gnome-keyring that
+    can show no prompt and touches no one's real keyring."""
+    missing = [t for t in ("dbus-run-session", "gnome-keyring-daemon") if not shutil.which(t)]
+    require(not missing, f"needs {', '.join(missing)} (apt-get install dbus gnome-keyring)")
+    private = {k: v for k, v in env.items()
+               if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")}
+    for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run"), ("XDG_DATA_HOME", "data")):
+        (tmp_path / sub).mkdir(mode=0o700)
+        private[var] = str(tmp_path / sub)
+    return private
+
+
 def test_a_locked_keyring_is_refused_in_one_line(
     tmp_path: Path, workdir: Path, env: dict[str, str]
 ) -> None:
@@ -234,16 +248,7 @@ def test_a_locked_keyring_is_refused_in_one_line(
     when a user dismisses it; HOME and XDG_RUNTIME_DIR are private, so neither
     the session's daemon nor a developer's login keyring is touched.
     """
-    missing = [t for t in ("dbus-run-session", "gnome-keyring-daemon") if not shutil.which(t)]
-    require(not missing, f"needs {', '.join(missing)} (apt-get install dbus gnome-keyring)")
-    private = {
-        k: v
-        for k, v in env.items()
-        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
-    }
-    for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run"), ("XDG_DATA_HOME", "data")):
-        (tmp_path / sub).mkdir(mode=0o700)
-        private[var] = str(tmp_path / sub)
+    private = _private_session_env(tmp_path, env)
     rerun_cmd = shlex.join(RERUN)
     script = (
         "printf %s throwaway | gnome-keyring-daemon --unlock --components=secrets >/dev/null"
@@ -276,16 +281,7 @@ def test_a_dismissed_create_prompt_gets_a_hint(
     without a display ("Prompt dismissed"), exactly what a pasted recipe with an
     unset password variable met. The one line must say how to get a keyring.
     """
-    missing = [t for t in ("dbus-run-session", "gnome-keyring-daemon") if not shutil.which(t)]
-    require(not missing, f"needs {', '.join(missing)} (apt-get install dbus gnome-keyring)")
-    private = {
-        k: v
-        for k, v in env.items()
-        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")
-    }
-    for var, sub in (("HOME", "home"), ("XDG_RUNTIME_DIR", "run"), ("XDG_DATA_HOME", "data")):
-        (tmp_path / sub).mkdir(mode=0o700)
-        private[var] = str(tmp_path / sub)
+    private = _private_session_env(tmp_path, env)
     script = (
         "printf %s '' | gnome-keyring-daemon --unlock --components=secrets >/dev/null"
         f" && {shlex.join(RERUN)} keygen keyring:nocollection"
