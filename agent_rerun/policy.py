@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent_rerun.errors import InputError
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agent_rerun.config import Config
     from agent_rerun.revocation import RevocationList
     from agent_rerun.trust import TrustedKey, TrustIndex
+    from agent_rerun.verify import KnownSigner
 
     #: What ``trusted_keys`` may hold: raw 32-byte keys, base64 keys or OpenSSH
     #: public-key lines (``ssh-ed25519 AAAA... name``), or parsed ``TrustedKey``s.
@@ -58,6 +59,10 @@ class VerifyPolicy:
     require_signature: bool = False
     now: datetime | None = None
     trust_source: str | None = None
+    #: What verify worked out about each signing key it met under this policy:
+    #: a batch meets the same few keys thousands of times (see ``verify.KnownSigner``).
+    known_signers: dict[bytes, KnownSigner] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
 
 def make_policy(

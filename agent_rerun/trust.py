@@ -278,25 +278,31 @@ def find_trusted(
     namespace: str = NAMESPACE,
     now: datetime | None = None,
 ) -> TrustedKey | None:
-    """The first entry that trusts ``public_key`` for ``namespace`` at ``now``, else None.
+    """The first entry that trusts ``public_key`` for ``namespace`` at ``now``, else None."""
+    moment = moment_of(now)
+    candidates = keys.entries_for(public_key) if isinstance(keys, TrustIndex) else keys
+    for key in candidates:
+        if key.public_key == public_key and admits(key, namespace, moment):
+            return key
+    return None
+
+
+def moment_of(now: datetime | None) -> datetime:
+    """``now`` as an aware time (a naive one is local time); None means this instant."""
+    moment = now or datetime.now(timezone.utc)
+    return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def admits(key: TrustedKey, namespace: str, moment: datetime) -> bool:
+    """True when ``key``'s entry allows ``namespace`` at ``moment`` (an aware time).
 
     Validity bounds are inclusive, as in ssh-keygen.
     """
-    moment = now or datetime.now(timezone.utc)
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    candidates = keys.entries_for(public_key) if isinstance(keys, TrustIndex) else keys
-    for key in candidates:
-        if key.public_key != public_key:
-            continue
-        if key.namespaces is not None and not _matches_pattern_list(namespace, key.namespaces):
-            continue
-        if key.valid_after is not None and moment < key.valid_after:
-            continue
-        if key.valid_before is not None and moment > key.valid_before:
-            continue
-        return key
-    return None
+    if key.namespaces is not None and not _matches_pattern_list(namespace, key.namespaces):
+        return False
+    if key.valid_after is not None and moment < key.valid_after:
+        return False
+    return key.valid_before is None or moment <= key.valid_before
 
 
 # ---------------------------------------------------------------- parsing
@@ -405,6 +411,15 @@ _ED25519_BLOB_SIZE = len(_ED25519_BLOB_PREFIX) + 4 + 32
 
 
 def _parse_options(text: str) -> dict[str, str | None]:
+    return dict(_option_items(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _option_items(text: str) -> tuple[tuple[str, str | None], ...]:
+    """The checked ``name=value`` items of one options field.
+
+    Cached: a large trust file repeats a few option fields on most of its lines.
+    """
     options: dict[str, str | None] = {}
     for item in _split_outside_quotes(text, ","):
         name, sep, value = item.partition("=")
@@ -419,7 +434,7 @@ def _parse_options(text: str) -> dict[str, str | None]:
         if name in options:
             raise _BadKey(f"option {name!r} given twice")
         options[name] = _unquote(value)
-    return options
+    return tuple(options.items())
 
 
 def _namespaces(value: str | None, present: bool) -> tuple[str, ...] | None:
@@ -490,7 +505,14 @@ def _pattern_regex(body: str) -> re.Pattern[str]:
 
 def _split_fields(line: str) -> list[str]:
     """Fields separated by spaces and tabs; double quotes keep spaces inside one field."""
-    return [part for part in _split_outside_quotes(line, " \t") if part]
+    if line.count('"') % 2:
+        raise _BadKey("unterminated double quote")
+    return _FIELD.findall(line)
+
+
+#: One field: runs of anything but space, tab and quote, and whole quoted runs
+#: (quotes kept). One C-level scan per line; quotes are balanced when it runs.
+_FIELD = re.compile(r'(?:[^ \t"]+|"[^"]*")+')
 
 
 def _split_outside_quotes(text: str, separators: str) -> list[str]:

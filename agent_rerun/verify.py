@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import datetime as _dt
 
     from agent_rerun.policy import RevokedKeysLike, TrustedKeyLike, VerifyPolicy
+    from agent_rerun.trust import TrustedKey
 
 @dataclass(frozen=True)
 class SignerInfo:
@@ -247,30 +248,72 @@ def _check_signer(
     except SignatureError as exc:
         errors.append(f"BadSignature:{exc}")
         return None
+    known = policy.known_signers.get(public_key) or _know_signer(policy, public_key)
+    if known.revoked_error is not None:
+        errors.append(known.revoked_error)
+        return known.info
+    if policy.trusted is None:
+        return known.info
+    from agent_rerun.trust import NAMESPACE, admits, moment_of
+
+    moment = moment_of(policy.now)
+    for entry, admitted in known.entries:
+        if admits(entry, NAMESPACE, moment):
+            return admitted
+    errors.append(f"UntrustedSigner:{known.info.public_key}")
+    return known.info
+
+
+@dataclass(frozen=True)
+class KnownSigner:
+    """What a policy makes of one signing key, worked out once and kept on the policy.
+
+    Everything here is independent of the time of the check: revocation, the
+    key's spellings, and the trust entries listing it, each with the result it
+    yields. Validity windows are checked against the clock on every bundle.
+    """
+
+    #: The result when no entry admits the key (or no trust is configured).
+    info: SignerInfo
+    #: ``RevokedSigner:...`` for a revoked key, else None.
+    revoked_error: str | None
+    #: The trust entries listing this key, in file order, with their results.
+    entries: tuple[tuple[TrustedKey, SignerInfo], ...]
+
+
+#: A batch signed by more distinct keys than this works the rest out per bundle:
+#: the cache must not grow with the batch.
+_MAX_KNOWN_SIGNERS = 4096
+
+
+def _know_signer(policy: VerifyPolicy, public_key: bytes) -> KnownSigner:
     from agent_rerun.pubkey import fingerprint
 
     encoded = base64.b64encode(public_key).decode("ascii")
+    key_fingerprint = fingerprint(public_key)
+    trust_policy = policy.trusted is not None
     checked = policy.revoked is not None
+    entries: tuple[tuple[TrustedKey, SignerInfo], ...] = ()
     if policy.revoked is not None and policy.revoked.is_revoked(public_key):
-        errors.append(f"RevokedSigner:{encoded}")
-        return SignerInfo(encoded, fingerprint(public_key), trusted=False if trust_policy
-                          else None, revocation_checked=True, revoked=True)
-    if policy.trusted is None:
-        return SignerInfo(encoded, fingerprint(public_key), revocation_checked=checked)
-    from agent_rerun.trust import NAMESPACE, find_trusted
-
-    match = find_trusted(policy.trusted, public_key, namespace=NAMESPACE, now=policy.now)
-    if match is None:
-        errors.append(f"UntrustedSigner:{encoded}")
-        return SignerInfo(encoded, fingerprint(public_key), trusted=False,
-                          revocation_checked=checked)
-    return SignerInfo(
-        encoded, fingerprint(public_key), trusted=True, name=match.name,
-        principals=match.principals,
-        valid_after=match.valid_after.isoformat() if match.valid_after else None,
-        valid_before=match.valid_before.isoformat() if match.valid_before else None,
-        revocation_checked=checked,
-    )
+        known = KnownSigner(
+            SignerInfo(encoded, key_fingerprint, trusted=False if trust_policy else None,
+                       revocation_checked=True, revoked=True),
+            f"RevokedSigner:{encoded}", entries)
+    else:
+        if policy.trusted is not None:
+            entries = tuple((entry, SignerInfo(
+                encoded, key_fingerprint, trusted=True, name=entry.name,
+                principals=entry.principals,
+                valid_after=entry.valid_after.isoformat() if entry.valid_after else None,
+                valid_before=entry.valid_before.isoformat() if entry.valid_before else None,
+                revocation_checked=checked,
+            )) for entry in policy.trusted.entries_for(public_key))
+        known = KnownSigner(
+            SignerInfo(encoded, key_fingerprint, trusted=False if trust_policy else None,
+                       revocation_checked=checked), None, entries)
+    if len(policy.known_signers) < _MAX_KNOWN_SIGNERS:
+        policy.known_signers[public_key] = known
+    return known
 
 
 #: actual.inputs.messages and actual.output.transcript sit two levels below the

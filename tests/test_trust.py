@@ -386,3 +386,62 @@ def test_out_of_range_bounds_name_file_line(tmp_path: Path, bound: str,
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+# ---------------------------------------------------------------- one policy, many bundles
+
+
+def _seeded(seed: int) -> tuple[bytes, bytes]:
+    """(private seed, raw public key) of a fixed test key."""
+    private = bytes([seed]) * 32
+    return private, ed25519.Ed25519PrivateKey.from_private_bytes(private).public_key(
+    ).public_bytes_raw()
+
+
+def test_a_signer_met_before_is_still_held_to_its_validity_window() -> None:
+    """A policy keeps what it learnt about a key, but never the clock's verdict."""
+    import time
+
+    from agent_rerun.policy import make_policy
+
+    bundle = json.loads((C1 / "bundle.rr").read_bytes())
+    actual = json.loads((C1 / "actual.json").read_bytes())
+    private, public = _seeded(5)
+    signed = sign_bundle(bundle, private)
+    ends = datetime.now(timezone.utc) + timedelta(seconds=1)
+    policy = make_policy([TrustedKey(public, "soon-expired", valid_before=ends)])
+    first = verify(signed, actual, policy=policy)
+    assert first.verified, first.errors
+    assert first.signer is not None and first.signer.valid_before == ends.isoformat()
+    assert list(policy.known_signers) == [public]
+    time.sleep(max(0.0, (ends - datetime.now(timezone.utc)).total_seconds()) + 0.05)
+    later = verify(signed, actual, policy=policy)
+    assert later.errors == [f"UntrustedSigner:{_b64(public)}"]
+    assert later.signer is not None and later.signer.trusted is False
+
+
+def test_what_a_policy_keeps_per_signer_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound, signers are judged afresh each time, with the same results."""
+    import importlib
+
+    from agent_rerun.policy import make_policy
+
+    # The package's ``verify`` function hides its module of the same name.
+    verify_module = importlib.import_module("agent_rerun.verify")
+    monkeypatch.setattr(verify_module, "_MAX_KNOWN_SIGNERS", 2)
+    bundle = json.loads((C1 / "bundle.rr").read_bytes())
+    actual = json.loads((C1 / "actual.json").read_bytes())
+    keys = [_seeded(seed) for seed in range(10, 15)]
+    revoked = keys[3][1]
+    policy = make_policy([public for _, public in keys[:4]], [revoked])
+    for _ in range(2):
+        for index, (private, public) in enumerate(keys):
+            result = verify(sign_bundle(bundle, private), actual, policy=policy)
+            expected = ([] if index < 3 else [f"RevokedSigner:{_b64(revoked)}"] if index == 3
+                        else [f"UntrustedSigner:{_b64(public)}"])
+            assert result.errors == expected
+            assert result.signer is not None
+            assert result.signer.trusted is (index < 3)
+            assert result.signer.revoked is (index == 3)
+            assert result.signer.revocation_checked
+    assert len(policy.known_signers) == 2

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import base64
 import struct
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent_rerun.errors import InputError
 from agent_rerun.pubkey import ssh_public_key_line
-from agent_rerun.trust import parse_trust_line, parse_trusted_key
+from agent_rerun.trust import parse_trust_file, parse_trust_line, parse_trusted_key
 
 KEY = bytes(range(32))
 LINE = ssh_public_key_line(KEY)
@@ -79,3 +82,40 @@ def test_quotes_keep_commas_and_spaces() -> None:
     assert entry.namespaces == ("git", "agent-rerun")
     with pytest.raises(InputError, match="unterminated"):
         parse_trust_line(f'alice namespaces="git {LINE}', "f:1")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=' \t"a,=\u00a0', max_size=24))
+def test_field_splitting_agrees_with_the_quote_aware_cutter(line: str) -> None:
+    """The one-regex field splitter reads every line as the general cutter does.
+
+    The cutter (still used for option lists) keeps quoted runs whole and cuts
+    at spaces and tabs outside them; empty fields do not count.
+    """
+    from agent_rerun.trust import _BadKey, _split_fields, _split_outside_quotes
+
+    try:
+        expected: list[str] | None = [
+            part for part in _split_outside_quotes(line, " \t") if part]
+    except _BadKey:
+        expected = None
+    try:
+        got: list[str] | None = _split_fields(line)
+    except _BadKey:
+        got = None
+    assert got == expected
+
+
+def test_a_bad_option_field_is_refused_every_time_it_repeats(tmp_path: Path) -> None:
+    """Option fields are parsed once per distinct text: a repeat must not slip through."""
+    lines = "".join(f'u{index} namespaces="agent-rerun",bogus="1" '
+                    f"{ssh_public_key_line(bytes([index]) * 32)}\n" for index in range(3))
+    for number in (1, 2, 3):
+        path = tmp_path / f"allowed_signers{number}"
+        kept = lines.splitlines(keepends=True)
+        # Only line ``number`` carries the bad option; the others are good.
+        path.write_text("".join(
+            line if index + 1 == number else line.replace(',bogus="1"', "")
+            for index, line in enumerate(kept)))
+        with pytest.raises(InputError, match=rf"{path}:{number}: option 'bogus'"):
+            parse_trust_file(path)
