@@ -16,6 +16,7 @@ from samples import SAMPLE_ACTUAL, SAMPLE_STEP, sample_actual, sample_step
 from support import run_cli
 from vault_support import (  # noqa: F401
     DevServer,
+    api,
     bao_dev,
     fresh_key,
     new_key,
@@ -157,6 +158,39 @@ def test_batch_capture_cli_writes_every_bundle(bao_dev: DevServer,  # noqa: F811
     actual.write_text(json.dumps(SAMPLE_ACTUAL), encoding="utf-8")
     key = public_key_of(bao_dev, f"vault:{name}")
     run = pure_verify(str(out / "s0007.rr"), str(actual), "--trusted-key", key)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_a_namespace_holds_its_own_keys(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
+    """``namespace=`` (or ``$VAULT_NAMESPACE``) sends every request into that namespace."""
+    namespace = fresh_key("ns")
+    ok(bao_dev.addr, "POST", f"sys/namespaces/{namespace}")
+    ok(bao_dev.addr, "POST", f"{namespace}/sys/mounts/transit", {"type": "transit"})
+    name = fresh_key("k")
+    uri = f"vault:{name}?namespace={namespace}"
+    made = run_cli("keygen", uri, env=bao_dev.env())
+    assert made.returncode == 0, made.stderr
+    assert f"vault:{name}?version=1&namespace={namespace}" in made.stdout
+    inside = ok(bao_dev.addr, "GET", f"{namespace}/transit/keys/{name}")
+    assert inside["data"]["type"] == "ed25519"
+    assert api(bao_dev.addr, "GET", f"transit/keys/{name}")[0] == 404
+
+    public = public_key_of(bao_dev, uri)
+    from_env = run_cli("pubkey", "--format", "base64", f"vault:{name}",
+                       env=bao_dev.env(VAULT_NAMESPACE=namespace))
+    assert from_env.returncode == 0 and from_env.stdout.strip() == public
+    outside = run_cli("pubkey", f"vault:{name}", env=bao_dev.env())
+    assert outside.returncode == EXIT_KEY and f"rerun keygen vault:{name}" in outside.stderr
+    listed = run_cli("keys", "list", f"vault:?namespace={namespace}", env=bao_dev.env())
+    assert listed.returncode == 0 and public in listed.stdout
+
+    step = write_step(tmp_path / "step.json")
+    actual = tmp_path / "actual.json"
+    actual.write_text(json.dumps(SAMPLE_ACTUAL), encoding="utf-8")
+    bundle = tmp_path / "b.rr"
+    captured = run_cli("capture", step, "-o", bundle, "--key", uri, env=bao_dev.env())
+    assert captured.returncode == 0, captured.stderr
+    run = pure_verify(str(bundle), str(actual), "--trusted-key", public)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
