@@ -205,3 +205,34 @@ def test_a_token_expiring_mid_batch_is_renewed_by_logging_in_again(
     assert logins >= 3
     for payload, signature in zip([*payloads, b"after revocation"], signatures, strict=True):
         public.verify(signature, payload)
+
+
+def test_a_failed_early_login_keeps_the_token_to_its_end(
+        bao_dev: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A single-use secret id cannot log in twice: the first token serves its whole life.
+
+    The backend logs in again 2 s before a lease ends; with the secret id spent
+    that login is refused, and the batch goes on with the token it has until the
+    lease really ends, then fails in one line.
+    """
+    from agent_rerun.errors import SignerError
+    from agent_rerun.signer import load_signer
+
+    key = new_key(bao_dev, "a")
+    role = AppRole(bao_dev, sign_only_policy(bao_dev, key), tmp_path, token_ttl="8s",
+                   secret_id_num_uses=1)
+    role.fresh_secret_id()
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    for variable, value in environ_for(bao_dev, VAULT_TOKEN="").items():
+        if variable != "VAULT_TOKEN":
+            monkeypatch.setenv(variable, value)
+    with load_signer(role.uri(key)) as signer:
+        started = time.monotonic()
+        signer.sign_many([b"first"])  # type: ignore[attr-defined]
+        time.sleep(max(0.0, started + 6.5 - time.monotonic()))  # inside the last 2 s
+        in_the_margin = signer.sign_many([b"in the margin"])  # type: ignore[attr-defined]
+        assert len(in_the_margin) == 1
+        time.sleep(max(0.0, started + 8.5 - time.monotonic()))
+        with pytest.raises(SignerError, match=f"approle login at auth/{role.mount}/login "
+                                              "was refused"):
+            signer.sign_many([b"after the end"])  # type: ignore[attr-defined]

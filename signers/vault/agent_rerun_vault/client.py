@@ -91,7 +91,9 @@ class Cluster:
         ]
         self._current = 0
         self._token = ""
-        self._expires_at: float | None = None
+        #: When the token's lease ends, and when to log in again ahead of that.
+        self._ends_at: float | None = None
+        self._renew_at: float | None = None
         self.deadline_seconds = DEADLINE_SECONDS
         self.logins = 0
         #: HTTP requests sent (every node, every attempt): what batching saves.
@@ -231,9 +233,18 @@ class Cluster:
     # ------------------------------------------------------------ login
 
     def _ensure_login(self) -> None:
-        expired = self._expires_at is not None and time.monotonic() >= self._expires_at
-        if not self._token or expired:
+        now = time.monotonic()
+        if not self._token or (self._ends_at is not None and now >= self._ends_at):
             self._login()
+        elif self._renew_at is not None and now >= self._renew_at:
+            # Early, so no request meets a token dying under it. A login that fails
+            # now (a single-use secret id already spent, say) must not stop a
+            # batch whose token still works: keep it to its end, and fail then.
+            token, ends_at = self._token, self._ends_at
+            try:
+                self._login()
+            except SignerError:
+                self._token, self._ends_at, self._renew_at = token, ends_at, None
 
     def _login(self) -> None:
         """Get a token: read it (auth=token) or log in with AppRole or a JWT."""
@@ -244,7 +255,7 @@ class Cluster:
                                       env_defaults=("VAULT_TOKEN", "BAO_TOKEN"),
                                       file_default=Path("~/.vault-token").expanduser(),
                                       environ=self._environ)
-            self._expires_at = None
+            self._ends_at = self._renew_at = None
             return
         if settings.auth == "approle":
             role_id = settings.role_id or read_secret(
@@ -276,10 +287,10 @@ class Cluster:
         self._token = token
         lease = auth.get("lease_duration")
         if isinstance(lease, int) and lease > 0:
-            margin = min(RENEW_MARGIN_SECONDS, lease / 4)
-            self._expires_at = time.monotonic() + lease - margin
+            self._ends_at = time.monotonic() + lease
+            self._renew_at = self._ends_at - min(RENEW_MARGIN_SECONDS, lease / 4)
         else:
-            self._expires_at = None
+            self._ends_at = self._renew_at = None
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
