@@ -82,6 +82,21 @@ class AppRole:
                 f"&secret-id-source={self.secret_file}")
 
 
+def approle_for_this_process(server: DevServer, key: str, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch, *, token_ttl: str,
+                             secret_id_num_uses: int) -> AppRole:
+    """A sign-only AppRole with a fresh secret id, and this process pointed at the
+    server with no token of its own (for in-process ``load_signer``)."""
+    role = AppRole(server, sign_only_policy(server, key), tmp_path, token_ttl=token_ttl,
+                   secret_id_num_uses=secret_id_num_uses)
+    role.fresh_secret_id()
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    for variable, value in environ_for(server).items():
+        if variable != "VAULT_TOKEN":
+            monkeypatch.setenv(variable, value)
+    return role
+
+
 def test_approle_with_the_sign_only_policy(bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
     key = new_key(bao_dev, "a")
     role = AppRole(bao_dev, sign_only_policy(bao_dev, key), tmp_path)
@@ -184,13 +199,8 @@ def test_a_token_expiring_mid_batch_is_renewed_by_logging_in_again(
     from agent_rerun.signer import load_signer
 
     key = new_key(bao_dev, "a")
-    role = AppRole(bao_dev, sign_only_policy(bao_dev, key), tmp_path, token_ttl="2s",
-                   secret_id_num_uses=0)
-    role.fresh_secret_id()
-    monkeypatch.delenv("VAULT_TOKEN", raising=False)
-    for variable, value in environ_for(bao_dev, VAULT_TOKEN="").items():
-        if variable != "VAULT_TOKEN":
-            monkeypatch.setenv(variable, value)
+    role = approle_for_this_process(bao_dev, key, tmp_path, monkeypatch, token_ttl="2s",
+                                    secret_id_num_uses=0)
     payloads = [b"step %d" % i for i in range(600)]
     with load_signer(role.uri(key, role_id_file=tmp_path / "role-id")) as signer:
         signatures = []
@@ -219,13 +229,8 @@ def test_a_failed_early_login_keeps_the_token_to_its_end(
     from agent_rerun.signer import load_signer
 
     key = new_key(bao_dev, "a")
-    role = AppRole(bao_dev, sign_only_policy(bao_dev, key), tmp_path, token_ttl="8s",
-                   secret_id_num_uses=1)
-    role.fresh_secret_id()
-    monkeypatch.delenv("VAULT_TOKEN", raising=False)
-    for variable, value in environ_for(bao_dev, VAULT_TOKEN="").items():
-        if variable != "VAULT_TOKEN":
-            monkeypatch.setenv(variable, value)
+    role = approle_for_this_process(bao_dev, key, tmp_path, monkeypatch, token_ttl="8s",
+                                    secret_id_num_uses=1)
     with load_signer(role.uri(key)) as signer:
         started = time.monotonic()
         signer.sign_many([b"first"])  # type: ignore[attr-defined]

@@ -61,6 +61,17 @@ def public_key_of(server: DevServer, uri: str) -> str:
     return result.stdout.strip()
 
 
+def capture_sample(server: DevServer, uri: str, tmp_path: Path) -> tuple[Path, Path]:
+    """``rerun capture`` of the sample step signed with ``uri``: the bundle and its actual."""
+    step = write_step(tmp_path / "step.json")
+    actual = tmp_path / "actual.json"
+    actual.write_text(json.dumps(SAMPLE_ACTUAL), encoding="utf-8")
+    bundle = tmp_path / "b.rr"
+    captured = run_cli("capture", step, "-o", bundle, "--key", uri, env=server.env())
+    assert captured.returncode == 0, captured.stderr
+    return bundle, actual
+
+
 def test_keygen_list_pubkey_capture_sign_rotate_verify_without_backend(
         bao_dev: DevServer, tmp_path: Path) -> None:  # noqa: F811
     name = fresh_key("k")
@@ -75,12 +86,7 @@ def test_keygen_list_pubkey_capture_sign_rotate_verify_without_backend(
     assert listed.returncode == 0, listed.stderr
     assert f"vault:{name}?version=1" in listed.stdout and v1 in listed.stdout
 
-    step = write_step(tmp_path / "step.json")
-    actual = tmp_path / "actual.json"
-    actual.write_text(json.dumps(SAMPLE_ACTUAL), encoding="utf-8")
-    bundle = tmp_path / "b.rr"
-    captured = run_cli("capture", step, "-o", bundle, "--key", uri, env=bao_dev.env())
-    assert captured.returncode == 0, captured.stderr
+    bundle, actual = capture_sample(bao_dev, uri, tmp_path)
     assert json.loads(bundle.read_text())["signature"]["pubkey"] == v1
 
     rotated = run_cli("keys", "rotate", uri, env=bao_dev.env())
@@ -184,12 +190,7 @@ def test_a_namespace_holds_its_own_keys(bao_dev: DevServer, tmp_path: Path) -> N
     listed = run_cli("keys", "list", f"vault:?namespace={namespace}", env=bao_dev.env())
     assert listed.returncode == 0 and public in listed.stdout
 
-    step = write_step(tmp_path / "step.json")
-    actual = tmp_path / "actual.json"
-    actual.write_text(json.dumps(SAMPLE_ACTUAL), encoding="utf-8")
-    bundle = tmp_path / "b.rr"
-    captured = run_cli("capture", step, "-o", bundle, "--key", uri, env=bao_dev.env())
-    assert captured.returncode == 0, captured.stderr
+    bundle, actual = capture_sample(bao_dev, uri, tmp_path)
     run = pure_verify(str(bundle), str(actual), "--trusted-key", public)
     assert run.returncode == 0, run.stdout + run.stderr
 
