@@ -20,7 +20,7 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
-from agent_rerun.fastjcs import plain_jcs
+from agent_rerun.fastjcs import items_jcs, loaded, plain_jcs, takes
 from agent_rerun.jsonvalue import (
     MAX_DEPTH,
     MAX_SAFE_INTEGER,
@@ -87,7 +87,7 @@ def _fast_jcs_sha256(value: Any, depth: int) -> str:
     if accelerated is not None:
         return hashlib.sha256(accelerated).hexdigest()
     sink = _HashingSink()
-    _encode(value, sink.append, depth)
+    _encode(value, sink.append, depth, _SPLIT_LEVELS if loaded() else 0)
     sink.spill()
     return sink.hasher.hexdigest()
 
@@ -115,17 +115,28 @@ def _fast_jcs_bytes(value: Any, depth: int = 0) -> bytes:
     if accelerated is not None:
         return accelerated
     chunks: list[bytes] = []
-    _encode(value, chunks.append, depth)
+    _encode(value, chunks.append, depth, _SPLIT_LEVELS if loaded() else 0)
     return b"".join(chunks)
 
 
-def _encode(value: Any, emit: Any, depth: int) -> None:
+#: How many levels below a value orjson refused ``_encode`` still offers each
+#: container child to orjson: enough to reach past a transcript's messages to
+#: their metadata (one ``"score": 1.0`` among 3,400 messages kept all of a 10 MB
+#: step from orjson), few enough that the walk, repeated at each such level, is
+#: never more than this many times over the value.
+_SPLIT_LEVELS = 4
+
+
+def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
     """Append the canonical UTF-8 of ``value`` to the output via ``emit``.
 
     Each string is encoded on its own: joining bytes is cheaper than joining
     text of mixed widths (one emoji makes a joined string four bytes a character).
     Scalars inside containers are written in place rather than by a recursive
     call: on a large transcript the calls, not the bytes, were most of the time.
+    With ``split`` (orjson is loaded and refused the value as a whole), each
+    container child goes to orjson when it provably writes that child as JCS,
+    and is encoded here, ``split - 1`` levels deep, otherwise.
     """
     kind = type(value)
     if kind is dict:
@@ -148,6 +159,8 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
                 emit(int.__repr__(item).encode("ascii"))
             elif item_kind is float:
                 emit(_float_text(item))
+            elif split and (item_kind is dict or item_kind is list):
+                _encode_part(item, emit, depth + 1, split)
             else:
                 _encode(item, emit, depth + 1)
         emit(b"}")
@@ -156,6 +169,9 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
             raise _NotPlain
         if not value:
             emit(b"[]")
+            return
+        if split:
+            _encode_runs(value, emit, depth, split)
             return
         separator = b"["
         # ``emit`` is a list's append; a hashing sink's is emptied as it fills.
@@ -189,6 +205,59 @@ def _encode(value: Any, emit: Any, depth: int) -> None:
         emit(_float_text(value))
     else:
         raise _NotPlain
+
+
+def _encode_part(value: Any, emit: Any, depth: int, split: int) -> None:
+    """One child of a value orjson refused: orjson's bytes if it takes it, else ours."""
+    accelerated = plain_jcs(value, depth)
+    if accelerated is not None:
+        emit(accelerated)
+    else:
+        _encode(value, emit, depth, split - 1)
+
+
+def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:
+    """A non-empty list orjson refused as a whole (``_encode`` with ``split``).
+
+    The items orjson takes go to it a run at a time, one call for all of them
+    up to the next item it does not take, which is encoded by ``_encode_part``:
+    a call per item cost as much as the orjson time saved on a 10 MB step.
+    """
+    sink = getattr(emit, "__self__", None)
+    if not isinstance(sink, _HashingSink):
+        sink = None
+    separator = b"["
+    start = 0
+    for index, item in enumerate(items):
+        if type(item) is str or takes(item, depth + 1):
+            continue
+        if index > start:
+            emit(separator)
+            separator = b","
+            _encode_run(items[start:index], emit, depth)
+        emit(separator)
+        separator = b","
+        _encode_part(item, emit, depth + 1, split)
+        start = index + 1
+        if sink is not None and len(sink) >= _SPILL_AT:
+            sink.spill()
+    if start < len(items):
+        emit(separator)
+        _encode_run(items[start:], emit, depth)
+    emit(b"]")
+
+
+def _encode_run(run: list[Any], emit: Any, depth: int) -> None:
+    """Items ``takes`` accepted, comma-separated: orjson's bytes, or ours if it refuses."""
+    accelerated = items_jcs(run)
+    if accelerated is not None:
+        emit(accelerated)
+        return
+    separator = b""
+    for item in run:
+        emit(separator)
+        separator = b","
+        _encode(item, emit, depth + 1)
 
 
 #: Encoded ``"key":`` prefixes of object keys seen before: transcripts repeat a

@@ -43,6 +43,11 @@ _Dumps = Callable[[Any], bytes]
 _dumps: _Dumps | bool | None = None if not os.environ.get(DISABLE_ENV) else False
 
 
+def loaded() -> bool:
+    """True once orjson has been loaded (and not switched off); imports nothing."""
+    return callable(_dumps)
+
+
 def available() -> bool:
     """True when orjson is installed and not switched off (imports it)."""
     return _load() is not None
@@ -68,6 +73,12 @@ def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
         return None
     chars = _safe_chars(value, depth)
     if chars < 0:
+        # Refused, but when the walk had already passed enough text, load orjson
+        # anyway: the caller's encoder then hands it the value's safe parts
+        # (``loaded``), as one integral float among thousands of messages
+        # would otherwise keep the whole transcript from it.
+        if not callable(dumps) and -1 - chars >= MIN_CHARS:
+            _load()
         return None
     if not callable(dumps):
         if chars < MIN_CHARS:
@@ -78,6 +89,25 @@ def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
     try:
         return dumps(value)
     except TypeError:  # orjson.JSONEncodeError: a lone surrogate, too deep for orjson
+        return None
+
+
+def takes(value: Any, depth: int) -> bool:
+    """Whether orjson provably writes ``value`` as JCS (the walk alone: it need
+    not be loaded); ``depth`` as for ``plain_jcs``."""
+    return _safe_chars(value, depth) >= 0
+
+
+def items_jcs(items: list[Any]) -> bytes | None:
+    """The JCS bytes of a run of list items that ``takes`` each accepted, without
+    the brackets, from the loaded orjson; None when it is not loaded or refuses
+    (a lone surrogate), and the caller encodes them itself."""
+    dumps = _dumps
+    if not callable(dumps):
+        return None
+    try:
+        return dumps(items)[1:-1]
+    except TypeError:
         return None
 
 
@@ -118,13 +148,14 @@ def _load() -> _Dumps | None:
     return _dumps if callable(_dumps) else None
 
 
-#: Returned by the walk for a value orjson must not write; below any real size.
-_UNSAFE = -(1 << 62)
+#: Returned by the walk for a scalar orjson must not write: -1 - (characters seen).
+_UNSAFE = -1
 
 
 def _safe_chars(value: Any, depth: int) -> int:
-    """Characters of strings in ``value`` (keys included), or a negative number
-    when some part of it is outside what orjson provably writes as JCS."""
+    """Characters of strings in ``value`` (keys included), or, when some part of
+    it is outside what orjson provably writes as JCS, ``-1 - n`` where ``n`` is
+    the characters the walk passed before it stopped there."""
     kind = type(value)
     if kind is str:
         return len(value)
@@ -134,18 +165,18 @@ def _safe_chars(value: Any, depth: int) -> int:
         total = 0
         for key, item in value.items():
             if type(key) is not str:
-                return _UNSAFE
+                return _UNSAFE - total
             # Keys with a character at or above U+E000 may sort differently by
             # UTF-16 code units than by code points: leave those to the caller.
             if not key.isascii() and max(key) >= "\ue000":
-                return _UNSAFE
+                return _UNSAFE - total
             total += len(key)
             if type(item) is str:
                 total += len(item)
             else:
                 part = _safe_chars(item, depth + 1)
                 if part < 0:
-                    return _UNSAFE
+                    return part - total
                 total += part
         return total
     if kind is list:
@@ -158,7 +189,7 @@ def _safe_chars(value: Any, depth: int) -> int:
             else:
                 part = _safe_chars(item, depth + 1)
                 if part < 0:
-                    return _UNSAFE
+                    return part - total
                 total += part
         return total
     if kind is int:

@@ -212,3 +212,50 @@ def test_a_transcript_hashed_in_batches_has_the_hash_of_its_jcs_bytes(mode: str)
     assert checked_sha256_of_jcs(messages, "messages") == expected
     assert checked_sha256_of_jcs([messages, {"m": messages}], "x") == sha256_hex(
         rfc8785.dumps([messages, {"m": messages}]))
+
+
+def _message(index: int, score: float) -> dict[str, Any]:
+    return {"role": ("user", "assistant")[index % 2], "content": f"message {index}: " + _PAD[:300],
+            "meta": {"index": index, "score": score}}
+
+
+@needs_orjson
+@pytest.mark.parametrize("where", [0, 1, 1500, 2998, 2999])
+def test_one_value_orjson_refuses_does_not_keep_the_rest_from_it(
+        mode: str, where: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One integral float among thousands of messages (the 10.6 MB benchmark step
+    has a ``"score": 1.0``) used to send the whole transcript to our encoder: now
+    orjson still writes everything but the message holding it, and the bytes and
+    the hash stay exactly rfc8785's."""
+    messages = [_message(index, 0.25) for index in range(3000)]
+    messages[where]["meta"]["score"] = 1.0
+    expected = rfc8785.dumps(messages)
+    written = [0]
+    if mode == "orjson":
+        dumps = fastjcs._load()
+        assert dumps is not None
+
+        def counting(value: Any) -> bytes:
+            out = dumps(value)
+            written[0] += len(out)
+            return out
+
+        monkeypatch.setattr(fastjcs, "_dumps", counting)
+    assert checked_sha256_of_jcs(messages, "messages", 2) == sha256_hex(expected)
+    assert jcs_bytes(messages) == expected
+    if mode == "orjson":  # both calls above: all but one message each time, from orjson
+        assert written[0] >= 2 * len(expected) * 0.99
+    else:
+        assert written[0] == 0
+
+
+_SAFE_ITEM = st.sampled_from([{"a": 0.5, "b": [1, "x"]}, "text é😀", [0.25], 7, None, True])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=_ONE_MODE)
+@given(items=st.lists(st.one_of(_SAFE_ITEM, _SAFE_ITEM, _JSON), max_size=12))
+def test_lists_mixing_values_orjson_takes_and_refuses_match_rfc8785(
+        mode: str, items: list[Any]) -> None:
+    """Runs of items orjson takes, split by items it refuses, at every position."""
+    _check(_padded(items))
+    _check([_PAD, *items, {"x": items}])
