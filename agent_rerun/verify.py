@@ -364,9 +364,9 @@ def _check_tolerance(bundle: Mapping[str, Any], output: Mapping[str, Any],
 
 def _check_semantic(bundle: Mapping[str, Any], output: Mapping[str, Any],
                     errors: list[str]) -> None:
-    # The packed float32 arrays go to cosine as they are: its loop reads them
-    # directly, cheaper than building lists first.
-    from agent_rerun.embedding import EmbeddingError, check_embedding, cosine
+    # The packed float32 arrays go to the cosine as they are, cheaper than
+    # building lists first.
+    from agent_rerun.embedding import EmbeddingError, below_threshold, check_embedding
 
     if not output.get("embedding"):
         errors.append("MissingEmbedding:actual.output.embedding required for semantic tolerance")
@@ -384,7 +384,7 @@ def _check_semantic(bundle: Mapping[str, Any], output: Mapping[str, Any],
     if len(expected) != len(got):
         errors.append(f"EmbeddingDimensionMismatch:expected {len(expected)}, got {len(got)}")
         return
-    similarity = cosine(expected, got)
     threshold = bundle["tolerance"]["threshold"]
-    if similarity < threshold:
+    similarity = below_threshold(expected, got, threshold)
+    if similarity is not None:
         errors.append(f"SemanticBelowThreshold:cosine={similarity:.4f},threshold={threshold}")

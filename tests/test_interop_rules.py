@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from support import run_cli
 
 from agent_rerun import (
@@ -23,6 +25,7 @@ from agent_rerun import (
     sha256_hex,
     verify,
 )
+from agent_rerun.embedding import below_threshold
 from agent_rerun.errors import ValidationError
 from agent_rerun.ijson import loads_ijson
 
@@ -176,3 +179,72 @@ def test_library_and_cli_share_one_nesting_limit(levels: int, tmp_path: Path) ->
     assert (run.returncode == 0) is library_accepts, (levels, run.stderr)
     # messages is itself the outermost list, at depth 2: 198 lists reach depth 199.
     assert library_accepts is (levels <= 198)
+
+
+_FLOAT32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+#: Values of very different sizes in one vector: the estimate's hardest cases.
+_SCALED = st.builds(lambda x, scale: float(array("f", [x * scale])[0]),
+                    st.floats(-1, 1, width=32), st.sampled_from([1.0, 1e-30, 1e-20, 1e20, 1e30]))
+
+
+@st.composite
+def _vector_pairs(draw: st.DrawFn) -> tuple[array[float], array[float]]:
+    dims = draw(st.integers(1, 80))
+    a = draw(st.lists(st.one_of(_FLOAT32, _SCALED, st.floats(-1, 1, width=32)),
+                      min_size=dims, max_size=dims))
+    how = draw(st.sampled_from(["near", "random", "orthogonal", "scaled", "same"]))
+    if how == "near":  # a replay: close to the expected vector, cosine near 1
+        noise = draw(st.floats(0, 0.1))
+        b = [x + draw(st.floats(-1, 1)) * noise * abs(x) for x in a]
+    elif how == "orthogonal" and dims >= 2:  # cosine near 0, where the dot cancels
+        b = [-a[1], a[0], *([0.0] * (dims - 2))]
+    elif how == "scaled":
+        b = [x * draw(st.sampled_from([1e-30, 3.0, 1e30])) for x in a]
+    elif how == "same":
+        b = list(a)
+    else:
+        b = draw(st.lists(_FLOAT32, min_size=dims, max_size=dims))
+    packed_a, packed_b = array("f", a), array("f", [min(max(y, -3e38), 3e38) for y in b])
+    assume(any(packed_a) and any(packed_b))
+    assume(all(map(math.isfinite, packed_a)) and all(map(math.isfinite, packed_b)))
+    return packed_a, packed_b
+
+
+@settings(max_examples=1000, deadline=None)
+@given(pair=_vector_pairs(), where=st.sampled_from(["at", "below", "above", "near", "any"]),
+       offset=st.floats(-1e-9, 1e-9), anywhere=st.floats(-1, 1))
+def test_verify_decides_the_threshold_exactly_as_the_reference_cosine(
+        pair: tuple[array[float], array[float]], where: str, offset: float,
+        anywhere: float) -> None:
+    """``below_threshold`` (verify's decision) may decide from a cheaper estimate;
+    whatever the vectors and the threshold, the decision and the printed value are
+    those of the reference's left-to-right loop, to the last bit."""
+    a, b = pair
+    exact = _reference_cosine(a.tolist(), b.tolist())
+    assume(math.isfinite(exact))
+    threshold = {"at": exact, "below": math.nextafter(exact, -2),
+                 "above": math.nextafter(exact, 2), "near": exact + offset,
+                 "any": anywhere}[where]
+    got = below_threshold(a, b, threshold)
+    if exact < threshold:
+        assert got is not None and got == exact and f"{got:.4f}" == f"{exact:.4f}"
+    else:
+        assert got is None
+
+
+def test_the_estimate_decides_real_embeddings_far_from_the_threshold() -> None:
+    """The shortcut is taken where it is meant to be (3,072 dims, cosine ~0.99),
+    and declines thresholds within its error bound of the value."""
+    from agent_rerun.embedding import _estimate
+
+    rng = random.Random(13)
+    a = array("f", [rng.uniform(-1, 1) for _ in range(3072)])
+    b = array("f", [x + rng.uniform(-0.05, 0.05) for x in a])
+    estimate = _estimate(a, b)
+    assert estimate is not None
+    similarity, margin = estimate
+    exact = _reference_cosine(a.tolist(), b.tolist())
+    assert abs(similarity - exact) <= margin < 1e-11
+    assert below_threshold(a, b, 0.9) is None
+    assert below_threshold(a, b, exact) is None
+    assert below_threshold(a, b, math.nextafter(exact, 2)) == exact
