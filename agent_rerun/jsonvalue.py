@@ -9,6 +9,7 @@ the canonicalizer.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -62,6 +63,14 @@ class Marker:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+        next(MARKERS_MADE)
+
+
+#: Advanced once for every ``Marker`` made: a reader takes a number before and
+#: after parsing, and consecutive numbers prove no marker was made meanwhile
+#: (``next`` on a count is atomic, so a marker made in another thread can only
+#: add a walk, never hide one).
+MARKERS_MADE = itertools.count()
 
 
 def check_json_value(value: Any, path: str, depth: int = 0) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from agent_rerun import ijson
 from agent_rerun.errors import InputError
 from agent_rerun.ijson import load_json_file, loads_ijson
 from agent_rerun.jsonvalue import MAX_DEPTH
@@ -157,3 +161,60 @@ def test_the_first_fault_named_is_the_one_the_walk_always_named() -> None:
     with pytest.raises(ValidationError) as third:
         check_json_value(value, "$")
     assert third.value.path == "$.s"
+
+
+def test_text_given_as_str_is_walked_for_raw_surrogates() -> None:
+    """Only text decoded from UTF-8 is free of raw lone surrogates; a ``str`` may hold one."""
+    assert "at $.s:" in refused('{"s": "a\ud800"}', "surrogate")
+    assert "at $:" in refused('{"\udc00": 1}', "surrogate")
+
+
+_KEYS = st.sampled_from(["a", "b", "é", "\U0001f600", "\ud800", "k\\ud800"])
+_LEAVES = st.one_of(
+    st.sampled_from(["1", "-0", "2.5", "1e400", "NaN", "9007199254740993", "12345678901234567890",
+                     '"x"', '"\\ud800"', '"\\uDC00x"', '"\\ud83d\\ude00"', '"\\\\ud800"',
+                     '"\\u00e9"', "null", "true"]),
+    st.text(max_size=5).map(lambda text: json.dumps(text, ensure_ascii=False)),
+    st.text(max_size=5).map(json.dumps))
+
+
+def _members(draw: st.DrawFn, depth: int) -> str:
+    keys = draw(st.lists(_KEYS, max_size=4))  # repeats: duplicate keys
+    return ",".join(f"{json.dumps(key)}:{draw(_texts(depth + 1))}" for key in keys)
+
+
+@st.composite
+def _texts(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["leaf", "leaf", "list", "object", "deep"]) if depth < 4
+                else st.just("leaf"))
+    if kind == "leaf":
+        return draw(_LEAVES)
+    if kind == "list":
+        items = draw(st.lists(_texts(depth + 1), max_size=4))
+        return "[" + ",".join(items) + "]"
+    if kind == "object":
+        return "{" + _members(draw, depth) + "}"
+    levels = draw(st.integers(MAX_DEPTH - 3, MAX_DEPTH + 2))  # around the limit, split in two
+    inner = draw(st.integers(0, levels))
+    return "[" * inner + '{"a":' * (levels - inner) + draw(_LEAVES) + "}" * (
+        levels - inner) + "]" * inner
+
+
+def _outcome(data: bytes) -> Any:
+    try:
+        return ("value", json.dumps(loads_ijson(data), sort_keys=True))
+    except InputError as exc:
+        return ("refused", str(exc))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_texts())
+def test_skipping_the_walk_never_changes_what_is_read_or_refused(text: str) -> None:
+    """The reader skips the domain walk when the text proves it would find
+    nothing; it must read and refuse, with the same message, as if it always walked."""
+    data = text.encode("utf-8", "surrogatepass")
+    skipped = _outcome(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ijson, "_nothing_to_walk_for", lambda text: False)
+        walked = _outcome(data)
+    assert skipped == walked
