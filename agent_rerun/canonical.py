@@ -145,13 +145,10 @@ def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
         if not value:
             emit(b"{}")
             return
-        separator = b"{"
         keys = tuple(value)
-        for key in _ORDER_CACHE.get(keys) or _key_order(keys):
+        for key, prefix in _PLAN_CACHE.get(keys) or _plan(keys):
             item = value[key]
-            emit(separator)
-            separator = b","
-            emit(_KEY_CACHE.get(key) or _key_bytes(key))
+            emit(prefix)
             item_kind = type(item)
             if item_kind is str:
                 emit(encode_basestring(item).encode("utf-8"))
@@ -274,10 +271,22 @@ def _key_bytes(key: str) -> bytes:
     return encoded
 
 
-#: JCS key order for each key sequence seen before: the objects of a transcript
-#: share a few shapes ({role, content}, ...), so sorting once per shape suffices.
+#: For each key sequence seen before, its keys in JCS order, each with the bytes
+#: written before its value (``{"key":`` for the first, ``,"key":`` after):
+#: the objects of a transcript share a few shapes ({role, content}, ...), so
+#: sorting once per shape suffices, and each member is one write, not three.
 #: Bounded like ``_KEY_CACHE``.
-_ORDER_CACHE: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_PLAN_CACHE: dict[tuple[Any, ...], tuple[tuple[str, bytes], ...]] = {}
+
+
+def _plan(keys: tuple[Any, ...]) -> tuple[tuple[str, bytes], ...]:
+    """``_PLAN_CACHE``'s entry for ``keys`` (non-empty), made and remembered."""
+    order = _key_order(keys)
+    plan = tuple((key, (b"," if index else b"{") + (_KEY_CACHE.get(key) or _key_bytes(key)))
+                 for index, key in enumerate(order))
+    if len(keys) <= 32 and len(_PLAN_CACHE) < _KEY_CACHE_LIMIT:
+        _PLAN_CACHE[keys] = plan
+    return plan
 
 
 def _key_order(keys: tuple[Any, ...]) -> tuple[str, ...]:
@@ -286,13 +295,9 @@ def _key_order(keys: tuple[Any, ...]) -> tuple[str, ...]:
     if not all(type(key) is str for key in keys):
         raise _NotPlain
     if all(key.isascii() for key in keys):
-        order = tuple(sorted(keys))
-    else:
-        # Lone surrogates raise UnicodeEncodeError here, and rfc8785 reports them.
-        order = tuple(sorted(keys, key=lambda key: key.encode("utf-16-be")))
-    if len(keys) <= 32 and len(_ORDER_CACHE) < _KEY_CACHE_LIMIT:
-        _ORDER_CACHE[keys] = order
-    return order
+        return tuple(sorted(keys))
+    # Lone surrogates raise UnicodeEncodeError here, and rfc8785 reports them.
+    return tuple(sorted(keys, key=lambda key: key.encode("utf-16-be")))
 
 
 def _float_text(number: float) -> bytes:
