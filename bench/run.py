@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --tiny     # seconds: proves the script works
                                              # (writes bench/results-tiny, gitignored)
     .venv/bin/python bench/run.py --ours-only
+    .venv/bin/python bench/run.py --only semantic,large --out /tmp/part   # a subset
 
 The published package has the same import name, so it lives in its own venv
 (bench/.published-venv, created and filled from PyPI on first use) and runs in
@@ -374,13 +375,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--in-place", action="store_true",
                         help="run ours with this interpreter instead of a clean install in "
                              "bench/.ours-venv (start-up then includes this venv's overhead)")
+    parser.add_argument("--only", type=_parts, default=PARTS,
+                        help="run only these comma-separated workloads: " + ",".join(PARTS)
+                             + " (needs --out: a part is not the committed results)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.out is None:
+        if args.only != PARTS:
+            parser.error("--only needs --out: a partial run never replaces the committed "
+                         f"results in {RESULTS}")
         args.out = TINY_RESULTS if args.tiny else RESULTS
-    elif args.tiny and args.out.resolve() == RESULTS.resolve():
-        parser.error("--tiny results are not benchmark results; they never go to "
+    elif (args.tiny or args.only != PARTS) and args.out.resolve() == RESULTS.resolve():
+        parser.error("--tiny and --only results are not benchmark results; they never go to "
                      f"{RESULTS} (the committed ones)")
+    only = set(args.only)
     sizes = TINY if args.tiny else FULL
     if args.rounds:
         sizes = Sizes(**{**asdict(sizes), "rounds": args.rounds, "cold_rounds": args.rounds})
@@ -397,56 +405,90 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "published": _version(theirs_python) if theirs_python else None}
     try:
         _say(args.quiet, f"generating inputs in {work}")
-        quick = make_case(work, "quickstart", workloads.quickstart_step())
-        large = make_case(work, "large", workloads.large_step(sizes.large_messages, 2000, 1))
-        huge = make_case(work, "huge", workloads.large_step(sizes.huge_messages, 2000, 2))
-        sem_step, sem_embedding = workloads.semantic_step(sizes.dims, 3)
-        semantic = make_case(work, "semantic", sem_step, sem_embedding)
+        cases = []
+        if only & {"quickstart", "cold"}:
+            quick = make_case(work, "quickstart", workloads.quickstart_step())
+            if "quickstart" in only:
+                cases.append((quick, "1 quickstart step", "<= 1.0x"))
+        if "large" in only:
+            large = make_case(work, "large", workloads.large_step(sizes.large_messages, 2000, 1))
+            cases.append((large, f"1 {large.size_mb:.1f} MB step",
+                          "<= 0.6x (<= 0.45x with [fast])"))
+        if "huge" in only:
+            huge = make_case(work, "huge", workloads.large_step(sizes.huge_messages, 2000, 2))
+            cases.append((huge, f"1 {huge.size_mb:.1f} MB step",
+                          "<= 0.65x (<= 0.55x with [fast])"))
+        if "semantic" in only:
+            sem_step, sem_embedding = workloads.semantic_step(sizes.dims, 3)
+            semantic = make_case(work, "semantic", sem_step, sem_embedding)
+            cases.append((semantic, f"3 semantic, {sizes.dims} dims", "<= 0.65x (verify)"))
 
         _say(args.quiet, "1/3 in-process capture and verify")
-        in_process(rows, sizes, [
-            (quick, "1 quickstart step", "<= 1.0x"),
-            (large, f"1 {large.size_mb:.1f} MB step", "<= 0.6x (<= 0.45x with [fast])"),
-            (huge, f"1 {huge.size_mb:.1f} MB step", "<= 0.65x (<= 0.55x with [fast])"),
-            (semantic, f"3 semantic, {sizes.dims} dims", "<= 0.65x (verify)"),
-        ], ours_python, theirs_python)
+        in_process(rows, sizes, cases, ours_python, theirs_python)
 
-        _say(args.quiet, "2 cold-start rerun verify")
-        cli_args = ["verify", str(quick.bundle), str(quick.actual)]
-        cold_mine, cold_theirs = alternate_samples(
-            sizes.cold_rounds, lambda: wall(ours_cli + cli_args),
-            (lambda: wall(theirs_cli + cli_args)) if theirs_cli else None)
-        rows.append(Row("2 rerun verify, quickstart", "process wall time (cold start)", "ms",
-                        statistics.median(cold_mine) * 1e3,
-                        statistics.median(cold_theirs) * 1e3 if cold_theirs else None,
-                        "<= 0.85x", ours_range=spread(cold_mine, 1e3),
-                        published_range=spread(cold_theirs, 1e3)))
+        if "cold" in only:
+            _say(args.quiet, "2 cold-start rerun verify")
+            cli_args = ["verify", str(quick.bundle), str(quick.actual)]
+            cold_mine, cold_theirs = alternate_samples(
+                sizes.cold_rounds, lambda: wall(ours_cli + cli_args),
+                (lambda: wall(theirs_cli + cli_args)) if theirs_cli else None)
+            rows.append(Row("2 rerun verify, quickstart", "process wall time (cold start)", "ms",
+                            statistics.median(cold_mine) * 1e3,
+                            statistics.median(cold_theirs) * 1e3 if cold_theirs else None,
+                            "<= 0.85x", ours_range=spread(cold_mine, 1e3),
+                            published_range=spread(cold_theirs, 1e3)))
 
-        _say(args.quiet, f"4 batch verify of {sizes.corpus} pairs")
-        corpus = make_corpus(work, sizes.corpus)
-        rows.extend(batch_rows(sizes, corpus, ours_cli, theirs_cli))
+        if "batch" in only:
+            _say(args.quiet, f"4 batch verify of {sizes.corpus} pairs")
+            corpus = make_corpus(work, sizes.corpus)
+            rows.extend(batch_rows(sizes, corpus, ours_cli, theirs_cli))
 
-        _say(args.quiet, "5 peak memory on a large actual record")
-        mem = make_case(work, "memory", workloads.large_step(sizes.memory_messages, 2000, 5))
-        mem_args = ["verify", str(mem.bundle), str(mem.actual)]
-        mine, published = alternate(
-            3, lambda: peak_rss_mb(ours_cli + mem_args),
-            (lambda: peak_rss_mb(theirs_cli + mem_args)) if theirs_cli else None)
-        actual_mb = mem.actual.stat().st_size / 1e6
-        rows.append(Row(f"5 rerun verify, {actual_mb:.0f} MB actual", "peak RSS", "MB", mine,
-                        published, "<= 1.0x", round(actual_mb, 1)))
-        mine, published = alternate(
-            1, lambda: wall(ours_cli + mem_args),
-            (lambda: wall(theirs_cli + mem_args)) if theirs_cli else None)
-        rows.append(Row(f"5 rerun verify, {actual_mb:.0f} MB actual", "process wall time", "s",
-                        mine, published, "", round(actual_mb, 1)))
+        if "memory" in only:
+            _memory_rows(rows, sizes, work, ours_cli, theirs_cli, args.quiet)
 
-        if not args.no_hsm:
+        if "hsm" in only and not args.no_hsm:
             _say(args.quiet, "6 HSM batch capture")
             notes.append(run_pkcs11(rows, args.tiny))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    _write_results(args, rows, notes, versions, ours_python, theirs_python)
+    return 0
 
+
+#: The workloads ``--only`` can pick, in the order a full run measures them.
+PARTS = ("quickstart", "large", "huge", "semantic", "cold", "batch", "memory", "hsm")
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in PARTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown workload(s) {', '.join(unknown) or text!r}; "
+                                         f"choose from {', '.join(PARTS)}")
+    return names
+
+
+def _memory_rows(rows: list[Row], sizes: Sizes, work: Path, ours_cli: list[str],
+                 theirs_cli: list[str] | None, quiet: bool) -> None:
+    _say(quiet, "5 peak memory on a large actual record")
+    mem = make_case(work, "memory", workloads.large_step(sizes.memory_messages, 2000, 5))
+    mem_args = ["verify", str(mem.bundle), str(mem.actual)]
+    mine, published = alternate(
+        3, lambda: peak_rss_mb(ours_cli + mem_args),
+        (lambda: peak_rss_mb(theirs_cli + mem_args)) if theirs_cli else None)
+    actual_mb = mem.actual.stat().st_size / 1e6
+    rows.append(Row(f"5 rerun verify, {actual_mb:.0f} MB actual", "peak RSS", "MB", mine,
+                    published, "<= 1.0x", round(actual_mb, 1)))
+    mine, published = alternate(
+        1, lambda: wall(ours_cli + mem_args),
+        (lambda: wall(theirs_cli + mem_args)) if theirs_cli else None)
+    rows.append(Row(f"5 rerun verify, {actual_mb:.0f} MB actual", "process wall time", "s",
+                    mine, published, "", round(actual_mb, 1)))
+
+
+def _write_results(args: argparse.Namespace, rows: list[Row], notes: list[str],
+                   versions: dict[str, Any], ours_python: Path,
+                   theirs_python: Path | None) -> None:
     machine = machine_line()
     table = markdown_table(rows)
     print(f"\n{machine}\n\n{table}")
@@ -456,7 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload = {"machine": machine, "versions": versions, "tiny": args.tiny, "notes": notes,
                "rows": [{**asdict(row), "ratio": row.ratio} for row in rows]}
     (args.out / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-    command = "python bench/run.py" + (" --tiny" if args.tiny else "")
+    command = "python bench/run.py" + (" --tiny" if args.tiny else "") + (
+        f" --only {','.join(args.only)}" if args.only != PARTS else "")
     (args.out / "results.md").write_text(
         f"# Benchmark: this agent-rerun vs the published agent-rerun 0.1.0\n\n"
         f"Command: `{command}`  \nMachine: {machine}\n\n{table}\n"
@@ -469,7 +512,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                             str(args.out / "bench.png")], check=True)
         else:
             print("plot skipped: matplotlib could not be installed", file=sys.stderr)
-    return 0
 
 
 def batch_rows(sizes: Sizes, corpus: Path, ours_cli: list[str],

@@ -125,3 +125,18 @@ def test_memory_bench_runs_on_a_small_step() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     for case in ("library capture", "library verify", "cli capture", "cli verify"):
         assert case in done.stdout, done.stdout
+
+
+def test_only_runs_the_named_workloads(tmp_path: Path) -> None:
+    done = _bench(tmp_path, "--ours-only", "--only", "quickstart,cold")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {str(row["workload"]) for row in _rows(tmp_path)} == WORKLOADS
+
+
+def test_only_never_writes_the_committed_results(bench_copy: Path) -> None:
+    before = _digests(bench_copy / "results")
+    done = subprocess.run([sys.executable, str(bench_copy / "run.py"), "--in-place", "--no-plot",
+                           "--quiet", "--ours-only", "--only", "quickstart"],
+                          capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert done.returncode == 2 and "--only needs --out" in done.stderr
+    assert _digests(bench_copy / "results") == before
