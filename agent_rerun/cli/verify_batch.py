@@ -43,7 +43,7 @@ def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
             # No bar when stdout is the same terminal: the results would tear it apart.
             for outcome in progress(results, label="verifying", length=len(pairs),
                                     enabled=not sys.stdout.isatty()):
-                out.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+                out.write(_json_line(outcome.to_json()) + "\n")
                 checked += 1
                 verified += outcome.verified
         except _Interrupted as exc:
@@ -60,6 +60,11 @@ def run_batch(source: str, jobs: int, trusted_key_texts: tuple[str, ...],
         raise SystemExit(128 + stopped_by)
     click.echo(f"rerun: {verified} of {len(pairs)} pairs verified, {failed} failed", err=True)
     raise SystemExit(EXIT_OK if failed == 0 else EXIT_FAILED)
+
+
+#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder for each
+#: of a batch's lines (the same options, so the same text).
+_json_line = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class _Interrupted(Exception):
