@@ -121,9 +121,9 @@ def below_threshold(a: Sequence[float], b: Sequence[float], threshold: float) ->
     For float32 arrays (what ``check_embedding`` returns) a cheaper estimate
     decides first: math.hypot and math.dist (C loops, each under 1 ulp since
     Python 3.10) give |a|, |b| and |a - b|, and dot = (|a|^2 + |b|^2 - |a - b|^2) / 2.
-    Both that estimate and the reference are within ``_margin`` of the true
-    cosine (see there), so when the estimate is farther than that from the
-    threshold, the reference falls on the same side; otherwise, and for the
+    The estimate and the reference are within the margin ``_estimate``
+    returns of each other (see there), so when the estimate is farther than
+    that from the threshold, the reference falls on the same side; otherwise, and for the
     value a failure prints, ``cosine`` itself runs. At 3,072 dims the estimate
     costs about half the reference loop, most of it making one float object
     per float32 value, once per vector instead of once per pass.
