@@ -8,6 +8,7 @@ signature check, in every encoding (canonical or not, either sign bit).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,6 @@ def check_ed25519(public_key: bytes, signature: bytes, message: bytes) -> None:
     output, the Wycheproof suite).
     """
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     if len(public_key) != PUBLIC_KEY_SIZE:
         raise SignatureError(f"pubkey must be {PUBLIC_KEY_SIZE} bytes, got {len(public_key)}")
@@ -70,11 +70,21 @@ def check_ed25519(public_key: bytes, signature: bytes, message: bytes) -> None:
     if is_small_order(public_key):
         raise SignatureError("pubkey is a small-order point, which cannot attest anything")
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _verifier(bytes(public_key)).verify(signature, message)
     except InvalidSignature:
         raise SignatureError("signature does not match payload") from None
     except ValueError as exc:
         raise SignatureError(f"pubkey is not a valid Ed25519 point ({exc})") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _verifier(public_key: bytes) -> Any:
+    """``cryptography``'s key object for a raw public key, made once per key: a
+    batch checks thousands of bundles by one signer. An unusable key raises
+    ``ValueError`` each time (exceptions are not cached)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return Ed25519PublicKey.from_public_bytes(public_key)
 
 
 def signing_payload(bundle: Mapping[str, Any]) -> bytes:
