@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import struct
 
@@ -31,11 +30,6 @@ def ssh_public_key_line(public_key: bytes, comment: str = "") -> str:
 
 def fingerprint(public_key: bytes) -> str:
     """OpenSSH-style ``SHA256:...`` fingerprint, so it matches ``ssh-keygen -l``."""
-    return _fingerprint(bytes(public_key))
-
-
-@functools.lru_cache(maxsize=256)  # a batch names one signer thousands of times
-def _fingerprint(public_key: bytes) -> str:
     digest = hashlib.sha256(ssh_wire_blob(public_key)).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
