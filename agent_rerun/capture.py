@@ -115,12 +115,31 @@ def sign_bundles(bundles: Sequence[Mapping[str, Any]], signer: Signer) -> list[B
     :class:`~agent_rerun.signer.SignsMany`); other signers sign one by one.
     Each signature is checked as :func:`sign_bundle` checks it.
     """
+    _require_signer(signer)
+    unsigned, payloads = unsigned_payloads(bundles)
+    return with_signatures(unsigned, checked_signatures(signer, payloads), signer.public_key)
+
+
+def unsigned_payloads(bundles: Sequence[Mapping[str, Any]]) -> tuple[list[Bundle], list[bytes]]:
+    """The unsigned copies of ``bundles`` and their signing payloads (JCS bytes).
+
+    The first of :func:`sign_bundles`' three steps, apart so a batch can build
+    the next chunk's payloads while the signer is busy with this one's.
+    """
+    unsigned = [{key: value for key, value in b.items() if key != "signature"} for b in bundles]
+    return unsigned, [signing_payload(u) for u in unsigned]
+
+
+def checked_signatures(signer: Signer, payloads: Sequence[bytes]) -> list[bytes]:
+    """``signer``'s signatures of ``payloads`` in order (batched when it can batch),
+    each checked in software unless the signer promised it checks them itself.
+
+    The only step of :func:`sign_bundles` that waits on the signer, so the one a
+    batch runs in a second thread.
+    """
     from agent_rerun.signer import checks_own_signatures, sign_all
 
-    if not (hasattr(signer, "sign") and hasattr(signer, "public_key")):
-        raise TypeError(f"sign with a Signer, not a {type(signer).__name__}")
-    unsigned = [{key: value for key, value in b.items() if key != "signature"} for b in bundles]
-    payloads = [signing_payload(u) for u in unsigned]
+    _require_signer(signer)
     public_key = bytes(signer.public_key)
     signatures = [bytes(s) for s in sign_all(signer, payloads)]
     if not checks_own_signatures(signer):
@@ -129,8 +148,20 @@ def sign_bundles(bundles: Sequence[Mapping[str, Any]], signer: Signer) -> list[B
                 check_ed25519(public_key, signature, payload)
             except SignatureError as exc:
                 raise SignerError(f"the signer produced an unusable signature: {exc}") from None
+    return signatures
+
+
+def with_signatures(unsigned: Sequence[Bundle], signatures: Sequence[bytes],
+                    public_key: bytes) -> list[Bundle]:
+    """The bundles of :func:`unsigned_payloads` with their checked signatures attached."""
+    public_key = bytes(public_key)
     return [{**u, "signature": signature_block(public_key, signature)}
             for u, signature in zip(unsigned, signatures, strict=True)]
+
+
+def _require_signer(signer: object) -> None:
+    if not (hasattr(signer, "sign") and hasattr(signer, "public_key")):
+        raise TypeError(f"sign with a Signer, not a {type(signer).__name__}")
 
 
 def sign_bundle(bundle: Mapping[str, Any], signer: Signer | bytes) -> Bundle:

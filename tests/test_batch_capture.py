@@ -7,10 +7,14 @@ order, and nothing after a signer failure is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from samples import SAMPLE_STEP, sample_actual, sample_step
@@ -119,3 +123,90 @@ def test_output_with_a_trailing_slash_is_a_folder(tmp_path: Path) -> None:
     run = run_cli("capture", step, "-o", f"{tmp_path / 'new'}{os.sep}", "--unsigned")
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "new" / "one.rr").is_file()
+
+
+class OneThreadAtATime(FailsAtSeed):
+    """Records, for each batch, how many steps had been captured when it was signed;
+    refuses to be used by two threads at once (no backend promises it can be)."""
+
+    def __init__(self, bad_seed: int | None, captured: list[int], wait_for: int) -> None:
+        super().__init__(bad_seed)
+        self._captured = captured
+        self._wait_for = wait_for
+        self._busy = threading.Lock()
+        self.seen: list[int] = []
+
+    def sign(self, data: bytes) -> bytes:
+        with self._exclusive():
+            return super().sign(data)
+
+    def sign_many(self, payloads: Sequence[bytes]) -> list[bytes]:
+        with self._exclusive():
+            # Give the batch a moment to capture the next chunk meanwhile: one
+            # that captures only after signing waits here in vain.
+            deadline = time.monotonic() + 5
+            while self._captured[0] < self._wait_for and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.seen.append(self._captured[0])
+            self.batches.append(len(payloads))
+            return [FailsAtSeed.sign(self, p) for p in payloads]
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if not self._busy.acquire(blocking=False):
+            raise AssertionError("the signer was used by two threads at once")
+        try:
+            yield
+        finally:
+            self._busy.release()
+
+
+def counting_captures(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from agent_rerun.cli import capture_cmd
+
+    captured = [0]
+    real = capture_cmd.capture_file
+
+    def counted(step_path: str, options: Any) -> Any:
+        captured[0] += 1
+        return real(step_path, options)
+
+    monkeypatch.setattr(capture_cmd, "capture_file", counted)
+    return captured
+
+
+def test_the_next_chunk_is_captured_while_one_is_being_signed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_rerun.cli import capture_cmd
+
+    monkeypatch.setattr(capture_cmd, "SIGN_CHUNK", 4)
+    targets = make_steps(tmp_path, 10)
+    captured = counting_captures(monkeypatch)
+    signer = OneThreadAtATime(None, captured, wait_for=8)
+    assert capture_cmd._capture_batch(targets, signer) == 0
+    assert signer.batches == [4, 4, 2]
+    assert signer.seen[0] == 8  # the second chunk was captured while the first was signed
+    for step_path, out_path in targets:
+        bundle = json.loads(Path(out_path).read_bytes())
+        step = json.loads(Path(step_path).read_bytes())
+        assert verify(bundle, sample_actual(step), trusted_keys=[encode(signer.public_key)])
+
+
+def test_a_failure_in_the_first_chunk_writes_nothing_of_the_next_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The second chunk is already captured (its bad step too) when the first fails: it is
+    neither sent to the signer, nor written, nor reported."""
+    from agent_rerun.cli import capture_cmd
+
+    monkeypatch.setattr(capture_cmd, "SIGN_CHUNK", 4)
+    targets = make_steps(tmp_path, 10)
+    Path(targets[5][0]).write_text('{"not": "a step"}', encoding="utf-8")
+    captured = counting_captures(monkeypatch)
+    signer = OneThreadAtATime(2, captured, wait_for=8)
+    with pytest.raises(SignerError) as raised:
+        capture_cmd._capture_batch(targets, signer)
+    assert str(raised.value) == f"{targets[2][0]}: the token refused this payload"
+    assert signer.batches == [4] and signer.seen == [8]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s00.rr", "s01.rr"]
+    assert targets[5][0] not in capsys.readouterr().err

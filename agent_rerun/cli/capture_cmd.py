@@ -6,7 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,9 @@ from agent_rerun.cli.common import (
     reports_errors,
 )
 from agent_rerun.errors import InputError, SignerError, ValidationError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 
 @click.command("capture")
@@ -93,53 +96,132 @@ SIGN_CHUNK = 1000
 def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
     """Capture, sign in chunks, write in order; returns how many steps failed (each reported).
 
+    The signer works on one chunk in a second thread while this one captures
+    the next chunk and then writes the chunk before: a signing service's round
+    trips and a token's ``C_Sign`` release the GIL, so capture and signing
+    overlap instead of taking turns. The signer is still used by one thread at
+    a time, chunk after chunk, and bundles are written in their steps' order.
+
     A step that cannot be read or captured, or whose bundle cannot be written,
-    is reported in its turn and the batch goes on; a signer failure stops it
-    with every earlier bundle written, as when each bundle was signed alone.
+    is reported in its turn and the batch goes on. When a chunk cannot be signed
+    as a whole, it is signed again one by one before the next chunk is sent, so
+    a signer failure stops the batch with every earlier bundle written and the
+    error naming its step, as when each bundle was signed alone.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    failures = 0
+    pending: _Chunk | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerun-sign") as pool:
+        try:
+            for chunk in _captured_chunks(targets, signer):  # captured while `pending` signs
+                if pending is not None:
+                    signed = pending.signed()
+                    if signed is None:  # one by one, before the signer gets the next chunk
+                        failures += pending.write_one_by_one(signer)
+                    chunk.start(pool, signer)
+                    if signed is not None:  # written while the next chunk is being signed
+                        failures += pending.write(signed)
+                else:
+                    chunk.start(pool, signer)
+                pending = chunk
+            if pending is not None:
+                signed = pending.signed()
+                failures += (pending.write_one_by_one(signer) if signed is None
+                             else pending.write(signed))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return failures
+
+
+def _captured_chunks(targets: list[tuple[str, str]], signer: Any) -> Iterator[_Chunk]:
+    """The steps captured, SIGN_CHUNK at a time, with their signing payloads when signed."""
     from agent_rerun.capture import CaptureOptions
 
-    failures = 0
-    chunk: list[tuple[str, str, Any]] = []
+    steps: list[tuple[str, str, Any]] = []
     for step_path, out_path in progress(targets, label="capturing", enabled=True):
         try:
-            chunk.append((step_path, out_path, capture_file(step_path, CaptureOptions())))
+            steps.append((step_path, out_path, capture_file(step_path, CaptureOptions())))
         except (InputError, ValidationError, OSError) as exc:
-            chunk.append((step_path, out_path, exc))
-        if len(chunk) >= SIGN_CHUNK:
-            failures += _sign_and_write(chunk, signer)
-            chunk = []
-    return failures + _sign_and_write(chunk, signer)
+            steps.append((step_path, out_path, exc))
+        if len(steps) >= SIGN_CHUNK:
+            yield _Chunk(steps, signed=signer is not None)
+            steps = []
+    if steps:
+        yield _Chunk(steps, signed=signer is not None)
 
 
-def _sign_and_write(chunk: list[tuple[str, str, Any]], signer: Any) -> int:
-    """Sign a chunk's bundles in one batch, then write or report each step in order."""
-    from agent_rerun.capture import sign_bundle, sign_bundles
+class _Chunk:
+    """One chunk of a batch: its steps (a bundle, or the error that step met), in order."""
 
-    captured = [bundle for _, _, bundle in chunk if not isinstance(bundle, Exception)]
-    signed: list[Any] | None = captured if signer is None else None
-    if signer is not None and captured:
-        with contextlib.suppress(SignerError):  # then one by one: the failing step stops us
-            signed = sign_bundles(captured, signer)
-    failures = 0
-    done = 0
-    for step_path, out_path, bundle in chunk:
-        if isinstance(bundle, Exception):
-            failures += _report_step_error(bundle, step_path)
-            continue
-        if signed is not None:
-            bundle = signed[done]
-            done += 1
-        else:
+    def __init__(self, steps: list[tuple[str, str, Any]], *, signed: bool) -> None:
+        from agent_rerun.capture import unsigned_payloads
+
+        self.steps = steps
+        captured = [bundle for _, _, bundle in steps if not isinstance(bundle, Exception)]
+        self.unsigned: list[Any] = captured
+        self.payloads: list[bytes] = []
+        if signed:
+            self.unsigned, self.payloads = unsigned_payloads(captured)
+        self._signatures: Future[list[bytes]] | None = None
+        self._public_key = b""
+
+    def start(self, pool: Executor, signer: Any) -> None:
+        """Send the chunk's payloads to ``signer`` in ``pool``'s thread (nothing when unsigned)."""
+        from agent_rerun.capture import checked_signatures
+
+        if signer is not None and self.payloads:
+            self._public_key = bytes(signer.public_key)
+            self._signatures = pool.submit(checked_signatures, signer, self.payloads)
+
+    def signed(self) -> list[Any] | None:
+        """The chunk's bundles signed (waiting for the signer), or None when the batch failed."""
+        from agent_rerun.capture import with_signatures
+
+        if self._signatures is None:
+            return self.unsigned
+        try:
+            signatures = self._signatures.result()
+        except SignerError:  # then one by one: the failing step stops us
+            return None
+        return with_signatures(self.unsigned, signatures, self._public_key)
+
+    def write(self, signed: list[Any]) -> int:
+        """Write each step's bundle or report its error, in order; returns the failures."""
+        bundles = iter(signed)
+        failures = 0
+        for step_path, out_path, bundle in self.steps:
+            if isinstance(bundle, Exception):
+                failures += _report_step_error(bundle, step_path)
+            else:
+                failures += _write_step(next(bundles), out_path)
+        return failures
+
+    def write_one_by_one(self, signer: Any) -> int:
+        """:meth:`write`, each bundle signed alone first: a signer failure stops the
+        batch, naming its step, with every bundle before it written."""
+        from agent_rerun.capture import sign_bundle
+
+        failures = 0
+        for step_path, out_path, bundle in self.steps:
+            if isinstance(bundle, Exception):
+                failures += _report_step_error(bundle, step_path)
+                continue
             try:
                 bundle = sign_bundle(bundle, signer)
             except SignerError as exc:  # the key is unusable: stop, naming the step
                 raise SignerError(f"{step_path}: {exc}") from None
-        try:
-            write_bundle(bundle, out_path)
-        except OSError as exc:
-            failures += _report_step_error(exc, out_path)
-    return failures
+            failures += _write_step(bundle, out_path)
+        return failures
+
+
+def _write_step(bundle: Any, out_path: str) -> int:
+    """Write one bundle of a batch; a write error is reported and counted (1), not raised."""
+    try:
+        write_bundle(bundle, out_path)
+    except OSError as exc:
+        return _report_step_error(exc, out_path)
+    return 0
 
 
 def _report_step_error(exc: Exception, path: str) -> int:
