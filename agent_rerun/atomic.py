@@ -45,6 +45,10 @@ _STD_PATHS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 
 #: Folders already cleaned of stale temporaries by this process (once is enough).
 _cleaned: set[str] = set()
+#: The real path of each folder written to, by absolute path as given.
+_real_folders: dict[str, str] = {}
+#: Whether /proc/self/fd exists (to link unnamed files into place), once looked at.
+_proc_fd: bool | None = None
 
 
 def write_output(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
@@ -64,7 +68,7 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     target = _follow(shown)
     info = _lstat(target)
     if info is None or stat.S_ISREG(info.st_mode):
-        write_atomic(target, data, mode=mode, keep_mode=True, shown=shown)
+        _write_regular(target, info, data, mode=mode, replace=True, keep_mode=True, shown=shown)
     elif stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode):
         _write_stream(target, data, shown)
     elif stat.S_ISSOCK(info.st_mode):
@@ -99,7 +103,13 @@ def write_atomic(
     if not replace and os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, "already exists", shown)
     target = _follow(os.fspath(path), shown)
-    info = _lstat(target)
+    _write_regular(target, _lstat(target), data, mode=mode, replace=replace,
+                   keep_mode=keep_mode, shown=shown)
+
+
+def _write_regular(target: str, info: os.stat_result | None, data: bytes, *, mode: int,
+                   replace: bool, keep_mode: bool, shown: str) -> None:
+    """:func:`write_atomic` once ``target`` is known (no link) and ``info`` is its lstat."""
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise OSError(errno.EINVAL, f"is a {_kind(info.st_mode)}, not a regular file; "
                       "not replacing it", shown)
@@ -122,7 +132,10 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[str]:
     lives, so a temporary we can lock was left by a killed process. Runs once
     per folder per process. Returns the paths removed.
     """
-    key = os.path.realpath(folder)
+    given = os.path.abspath(folder)
+    key = _real_folders.get(given)
+    if key is None:  # realpath costs an lstat per path component: once per folder
+        key = _real_folders[given] = os.path.realpath(folder)
     if key in _cleaned:
         return []
     _cleaned.add(key)
@@ -208,8 +221,11 @@ def _lock(fd: int, *, wait: bool) -> bool:
 
 def _open_unnamed(folder: str) -> int | None:
     """An unnamed file in ``folder``, or None where the platform or file system has none."""
+    global _proc_fd
     flag = getattr(os, "O_TMPFILE", 0)
-    if not flag or not os.path.isdir("/proc/self/fd"):
+    if _proc_fd is None:
+        _proc_fd = os.path.isdir("/proc/self/fd")
+    if not flag or not _proc_fd:
         return None
     try:
         return os.open(folder, flag | os.O_WRONLY | os.O_CLOEXEC, 0o600)

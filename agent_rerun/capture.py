@@ -35,22 +35,31 @@ def capture(step: Any, opts: CaptureOptions | None = None) -> Bundle:
     Raises ``ValidationError`` naming the field when the step record is invalid,
     and ``SignerError`` when signing fails.
     """
+    # The hashed parts are checked as they are hashed (checked_sha256_of_jcs).
+    return _capture(step, opts, checked=("inputs.*", "expected.transcript"))
+
+
+def capture_read(step: Any, opts: CaptureOptions | None = None) -> Bundle:
+    """:func:`capture` for a step record as the I-JSON reader returned it.
+
+    The reader (``agent_rerun.ijson``) has already walked every value of the
+    document against the JCS domain, so only the schema rules are checked
+    here: walking the values again was about a fifth of a small step's capture.
+    """
+    return _capture(step, opts, checked=("*",))
+
+
+def _capture(step: Any, opts: CaptureOptions | None, checked: tuple[str, ...]) -> Bundle:
     opts = opts or CaptureOptions()
     if opts.signing_key is not None and opts.signer is not None:
         raise ValueError("give CaptureOptions either signing_key or signer, not both")
-    bundle = _unsigned_bundle(step)
+    validate_step_record(step, checked=checked)
+    bundle = bundle_from_step(step)
     if opts.signer is not None:
         return sign_bundle(bundle, opts.signer)
     if opts.signing_key is not None:
         return sign_bundle(bundle, opts.signing_key)
     return bundle
-
-
-def _unsigned_bundle(step: Any) -> Bundle:
-    """Check ``step`` and build its unsigned bundle (valid by construction)."""
-    # The hashed parts are checked as they are hashed (checked_sha256_of_jcs).
-    validate_step_record(step, checked=("inputs.*", "expected.transcript"))
-    return bundle_from_step(step)
 
 
 def bundle_from_step(step: Mapping[str, Any]) -> Bundle:

@@ -110,6 +110,9 @@ def _capture_batch(targets: list[tuple[str, str]], signer: Any) -> int:
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from agent_rerun.fastjcs import preload
+
+    preload()  # many small values ahead: the accelerator, if installed, pays off
     failures = 0
     pending: _Chunk | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerun-sign") as pool:
@@ -253,9 +256,9 @@ def _check_output(output: str) -> None:
 
 def capture_file(step_path: str, options: Any) -> Any:
     """Read, validate and capture one step file; errors name the file and the field."""
-    from agent_rerun.capture import capture
+    from agent_rerun.capture import capture_read
 
-    return read_checked(step_path, "step record", lambda step: capture(step, options))
+    return read_checked(step_path, "step record", lambda step: capture_read(step, options))
 
 
 def _batch_targets(steps: tuple[str, ...], folder: str) -> list[tuple[str, str]]:
