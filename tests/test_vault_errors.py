@@ -407,3 +407,51 @@ def test_keygen_and_keys_list_with_a_node_down(bao_dev: DevServer) -> None:  # n
                      env=bao_dev.env())
     assert listed.returncode == 0, listed.stderr
     assert "no keys at" in listed.stdout + listed.stderr
+
+
+def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
+        bao_dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """1,200 signatures are checked in the helper process; one corrupted by the proxy
+    (the only stand-in: a real server never returns one) fails the whole batch, and
+    when the helper is killed the signer checks the next batches itself."""
+    import base64
+
+    from samples import sample_step
+
+    from agent_rerun.capture import bundle_from_step, sign_bundles
+    from agent_rerun.errors import SignerError
+    from agent_rerun.sigcheck import BatchChecker
+    from agent_rerun.signer import load_signer
+
+    corrupting = [False]
+
+    def corrupt_one(path: str, status: int, data: bytes) -> bytes:
+        if "/transit/sign/" not in path or status != 200 or not corrupting[0]:
+            return data
+        reply = json.loads(data)
+        item = reply["data"]["batch_results"][-1]
+        prefix, _, sig = item["signature"].rpartition(":")
+        raw = bytearray(base64.b64decode(sig))
+        raw[0] ^= 1
+        item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+        return json.dumps(reply).encode()
+
+    name = new_key(bao_dev, "e")
+    use_server(monkeypatch, bao_dev)
+    bundles = [bundle_from_step(sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i}))
+               for i in range(1200)]
+    with rewriting_proxy(bao_dev.addr, corrupt_one) as address, \
+            load_signer(f"vault:{name}?addr={address}") as signer:
+        assert len(sign_bundles(bundles, signer)) == 1200
+        checker = signer._batch_checker  # type: ignore[attr-defined]
+        assert isinstance(checker, BatchChecker)  # the helper checked them
+        corrupting[0] = True
+        with pytest.raises(SignerError, match="does not verify with version 1"):
+            sign_bundles(bundles, signer)
+        checker._process.kill()  # the helper dies (nothing else can make it)
+        checker._process.wait(10)
+        with pytest.raises(SignerError, match="does not verify with version 1"):
+            sign_bundles(bundles, signer)  # checked here now, still caught
+        assert signer._batch_checker is False  # type: ignore[attr-defined]
+        corrupting[0] = False
+        assert len(sign_bundles(bundles, signer)) == 1200

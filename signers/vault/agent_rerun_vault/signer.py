@@ -11,8 +11,10 @@ is returned: a faulty or hostile server must fail here, not in a verifier.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 from agent_rerun.errors import SignerError
+from agent_rerun.sigcheck import BatchChecker, CheckerGone
 from agent_rerun.signer import SignerBase
 from agent_rerun_vault.client import Cluster, TooComplex, TooLarge
 from agent_rerun_vault.transit import sign_batch
@@ -21,6 +23,9 @@ from agent_rerun_vault.transit import sign_batch
 MAX_BATCH_ITEMS = 499
 #: Keep each request well under the 32 MiB request cap (base64 grows input by 4/3).
 MAX_BATCH_BYTES = 8 * 1024 * 1024
+#: A ``sign_many`` of this many payloads or more is checked in a helper process:
+#: it starts in about 0.1 s and saves about 0.1 ms a signature.
+CHECK_APART_FROM = 1000
 
 
 class VaultSigner(SignerBase):
@@ -39,6 +44,8 @@ class VaultSigner(SignerBase):
         self._verifier = Ed25519PublicKey.from_public_bytes(public_key)
         self.uri = shown_uri
         self.batch_items = MAX_BATCH_ITEMS
+        #: The helper process checking large batches; False once it could not be used.
+        self._batch_checker: BatchChecker | Literal[False] | None = None
 
     @property
     def public_key(self) -> bytes:
@@ -55,14 +62,20 @@ class VaultSigner(SignerBase):
     def sign_many(self, payloads: Sequence[bytes]) -> list[bytes]:
         """Signatures of ``payloads`` in order, each verified, in as few requests as allowed.
 
-        The next request is sent while this thread checks the last answer's
-        signatures, so the server's signing and our checking overlap.
+        The next request is sent while the last answer's signatures are checked,
+        so the server's signing and our checking overlap. A batch of at least
+        ``CHECK_APART_FROM`` is checked in a helper process
+        (:class:`agent_rerun.sigcheck.BatchChecker`), so the checks do not hold
+        this process's GIL either; the signatures are returned only once every
+        answer is in.
         """
         from concurrent.futures import Future, ThreadPoolExecutor
 
         if self._cluster is None:
             raise SignerError(f"the signer for {self.uri} was closed; load the key again")
         chunks = list(self._chunks(payloads))
+        checker = self._checker() if len(payloads) >= CHECK_APART_FROM else None
+        sent: list[tuple[Sequence[bytes], list[bytes]]] = []  # to the checker, not answered yet
         signatures: list[bytes] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-sign") as pool:
             pending: Future[list[bytes]] | None = None
@@ -72,14 +85,56 @@ class VaultSigner(SignerBase):
                 answered = pending.result()
                 pending = (pool.submit(self._request, chunks[index + 1])
                            if index + 1 < len(chunks) else None)
-                self._check(chunk, answered)
+                if checker is not None:
+                    try:
+                        checker.submit(chunk, answered)
+                        sent.append((chunk, answered))
+                    except CheckerGone:
+                        self._lose_checker(sent)
+                        checker, sent = None, []
+                if checker is None:
+                    self._check(chunk, answered)
                 signatures.extend(answered)
+        if checker is not None:
+            self._settle(checker, sent)
         return signatures
 
     def close(self) -> None:
         if self._cluster is not None:
             self._cluster.close()
         self._cluster = None
+        if isinstance(self._batch_checker, BatchChecker):
+            self._batch_checker.close()
+        self._batch_checker = None
+
+    def _checker(self) -> BatchChecker | None:
+        """The helper process that checks large batches, started on first use; None when
+        it cannot be (then, and from then on, batches are checked in this process)."""
+        if self._batch_checker is None:
+            try:
+                self._batch_checker = BatchChecker(self._public_key)
+            except CheckerGone:
+                self._batch_checker = False
+        return self._batch_checker if isinstance(self._batch_checker, BatchChecker) else None
+
+    def _lose_checker(self, sent: Sequence[tuple[Sequence[bytes], list[bytes]]]) -> None:
+        """The helper is gone: check here what it was sent, and from now on."""
+        if isinstance(self._batch_checker, BatchChecker):
+            self._batch_checker.close()
+        self._batch_checker = False
+        for chunk, answered in sent:
+            self._check(chunk, answered)
+
+    def _settle(self, checker: BatchChecker, sent: Sequence[tuple[Sequence[bytes],
+                                                                  list[bytes]]]) -> None:
+        """Wait for the helper's verdict on every chunk sent to it."""
+        try:
+            failures = checker.failures()
+        except CheckerGone:
+            self._lose_checker(sent)
+            return
+        if any(failure >= 0 for failure in failures):
+            raise self._unusable()
 
     def _chunks(self, payloads: Sequence[bytes]) -> Iterator[Sequence[bytes]]:
         """Even chunks of at most ``batch_items`` and about ``MAX_BATCH_BYTES`` each.
@@ -132,6 +187,8 @@ class VaultSigner(SignerBase):
             try:
                 self._verifier.verify(signature, payload)
             except InvalidSignature:
-                raise SignerError(f"vault: the server returned a signature that does not "
-                                  f"verify with version {self.version} of {self.key!r}; "
-                                  "nothing was written") from None
+                raise self._unusable() from None
+
+    def _unusable(self) -> SignerError:
+        return SignerError(f"vault: the server returned a signature that does not verify "
+                           f"with version {self.version} of {self.key!r}; nothing was written")

@@ -1,0 +1,172 @@
+"""Checking a large batch of Ed25519 signatures in a helper process, beside the work that waits.
+
+A signer whose signatures come from elsewhere (a signing service) must check
+each one in software before it is used. A check costs about three times what
+making a signature costs here (some 100 us), and ``cryptography`` holds the
+GIL while it checks, so in a batch capture the checks of one chunk and the
+capture of the next took turns on one core: half of the batch's time. A
+:class:`BatchChecker` sends the (payload, signature) pairs to a helper process,
+which checks them on another core while this process goes on.
+
+Nothing is trusted sooner: :meth:`BatchChecker.failures` waits for every
+answer, and the caller returns signatures only after it. A helper that cannot
+be started, dies, or answers anything but its protocol is reported as
+:class:`CheckerGone`, and the caller checks the batch itself instead.
+
+The helper is a fresh interpreter running only this module (``python -c``,
+never a fork: other threads may hold locks; never ``multiprocessing``'s spawn,
+which runs the caller's main script again in the child), so starting it costs a
+tenth of a second: callers use it for batches of thousands. It ignores Ctrl-C
+and hang-ups, as the batch verifier's workers do (the parent decides), and
+leaves when its input closes: when the caller closes it, or when the caller
+dies, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+#: Runs :func:`serve` with this copy of agent_rerun first on the path (argv[1]).
+_HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
+           "from agent_rerun.sigcheck import serve; serve()")
+_COUNT = struct.Struct("<I")
+_PAIR = struct.Struct("<II")
+_ANSWER = struct.Struct("<i")
+
+
+class CheckerGone(Exception):
+    """The helper process could not be started or stopped answering; check here instead."""
+
+
+class BatchChecker:
+    """Checks batches of signatures by one public key in a helper process, in order.
+
+    ``submit`` sends a batch and returns once the pipe has taken it; ``failures``
+    waits for the answers to all batches sent. Use it from one thread at a time.
+    """
+
+    def __init__(self, public_key: bytes) -> None:
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        if not sys.executable:
+            raise CheckerGone("no Python interpreter to start a checking process with")
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _HELPER, package_parent],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                close_fds=True)
+        except OSError as exc:
+            raise CheckerGone(f"cannot start a checking process: {exc}") from None
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._input: IO[bytes] = self._process.stdin
+        self._output: IO[bytes] = self._process.stdout
+        self._waiting: list[int] = []  # the sizes of the batches not answered yet
+        self._send(_COUNT.pack(len(public_key)) + bytes(public_key))
+
+    def submit(self, payloads: Sequence[bytes], signatures: Sequence[bytes]) -> None:
+        """Send one batch to be checked (``payloads[i]`` signed by ``signatures[i]``)."""
+        if len(payloads) != len(signatures):
+            raise ValueError("as many signatures as payloads")
+        parts = [_COUNT.pack(len(payloads))]
+        for payload, signature in zip(payloads, signatures, strict=True):
+            parts += (_PAIR.pack(len(payload), len(signature)), payload, signature)
+        self._send(b"".join(parts))
+        self._waiting.append(len(payloads))
+
+    def failures(self) -> list[int]:
+        """For each batch sent since the last call, in order: the index of its first
+        signature that does not verify, or -1 when all of them do."""
+        answers = []
+        while self._waiting:
+            data = _read_exactly(self._output, _ANSWER.size)
+            if data is None:
+                raise CheckerGone("the checking process stopped answering")
+            answer = _ANSWER.unpack(data)[0]
+            if not -1 <= answer < self._waiting.pop(0):  # fail closed on nonsense
+                raise CheckerGone("the checking process answered outside its protocol")
+            answers.append(answer)
+        return answers
+
+    def close(self) -> None:
+        """Close the helper's input (it then leaves) and wait for it to end."""
+        for stream in (self._input, self._output):
+            with contextlib.suppress(OSError):
+                stream.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=5)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self._input.write(data)
+            self._input.flush()
+        except (OSError, ValueError) as exc:
+            raise CheckerGone(f"the checking process is gone: {exc}") from None
+
+
+def first_failure(public_key: bytes, payloads: Sequence[bytes],
+                  signatures: Sequence[bytes]) -> int:
+    """The index of the first signature that does not verify by ``public_key``, or -1."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    verifier = Ed25519PublicKey.from_public_bytes(public_key)
+    for index, (payload, signature) in enumerate(zip(payloads, signatures, strict=True)):
+        try:
+            verifier.verify(signature, payload)
+        except InvalidSignature:
+            return index
+    return -1
+
+
+def serve() -> None:
+    """The helper's loop on stdin/stdout: the public key, then batches, each answered
+    with its first failure (-1: none), until its input ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    public_key = _read_counted(source)
+    if public_key is None:
+        return
+    while True:
+        header = _read_exactly(source, _COUNT.size)
+        if header is None:
+            return
+        payloads, signatures = [], []
+        for _ in range(_COUNT.unpack(header)[0]):
+            sizes = _read_exactly(source, _PAIR.size)
+            if sizes is None:
+                return
+            payload_size, signature_size = _PAIR.unpack(sizes)
+            payload = _read_exactly(source, payload_size)
+            signature = _read_exactly(source, signature_size)
+            if payload is None or signature is None:
+                return
+            payloads.append(payload)
+            signatures.append(signature)
+        try:
+            answer = first_failure(public_key, payloads, signatures)
+        except ValueError:  # not a public key: every batch fails
+            answer = 0
+        sink.write(_ANSWER.pack(answer))
+        sink.flush()
+
+
+def _read_counted(source: IO[bytes]) -> bytes | None:
+    header = _read_exactly(source, _COUNT.size)
+    return None if header is None else _read_exactly(source, _COUNT.unpack(header)[0])
+
+
+def _read_exactly(source: IO[bytes], size: int) -> bytes | None:
+    """``size`` bytes from ``source``, or None when it ends first."""
+    data = source.read(size) if size else b""
+    return data if data is not None and len(data) == size else None
