@@ -190,14 +190,23 @@ class _Chunk:
         return with_signatures(self.unsigned, signatures, self._public_key)
 
     def write(self, signed: list[Any]) -> int:
-        """Write each step's bundle or report its error, in order; returns the failures."""
-        bundles = iter(signed)
+        """Write the bundles (made durable together, named in order), then report each
+        step's error in order; returns the failures."""
+        from agent_rerun.atomic import write_outputs
+        from agent_rerun.canonical import jcs_bytes
+
+        outputs = [out_path for _, out_path, bundle in self.steps
+                   if not isinstance(bundle, Exception)]
+        errors = iter(write_outputs([(out_path, jcs_bytes(bundle))
+                                     for out_path, bundle in zip(outputs, signed, strict=True)]))
         failures = 0
         for step_path, out_path, bundle in self.steps:
             if isinstance(bundle, Exception):
                 failures += _report_step_error(bundle, step_path)
-            else:
-                failures += _write_step(next(bundles), out_path)
+                continue
+            error = next(errors)
+            if error is not None:
+                failures += _report_step_error(error, out_path)
         return failures
 
     def write_one_by_one(self, signer: Any) -> int:

@@ -1,0 +1,93 @@
+"""``write_outputs``: a batch's bundles made durable together, named in order.
+
+The guarantee is write_atomic's: a name appears only once its bytes are
+durable, and nothing partial, empty or temporary is ever left under a name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from agent_rerun import atomic
+from agent_rerun.atomic import write_outputs
+
+
+def test_a_group_writes_each_output_as_write_output_would(tmp_path: Path) -> None:
+    kept = tmp_path / "kept.rr"
+    kept.write_bytes(b"old")
+    kept.chmod(0o600)
+    real = tmp_path / "real.rr"
+    real.write_bytes(b"old")
+    (tmp_path / "link.rr").symlink_to(real)
+    (tmp_path / "dir.rr").mkdir()
+    (tmp_path / "dangling.rr").symlink_to(tmp_path / "nothing")
+    items = [(str(tmp_path / "new.rr"), b"one"), (str(kept), b"two"),
+             (str(tmp_path / "link.rr"), b"three"), (str(tmp_path / "dir.rr"), b"four"),
+             ("/dev/null", b"five"), (str(tmp_path / "dangling.rr"), b"six")]
+    results = write_outputs(items)
+    assert results[:3] == [None, None, None] and results[4] is None
+    assert isinstance(results[3], IsADirectoryError)
+    assert isinstance(results[5], FileNotFoundError)
+    assert results[3].filename == items[3][0] and results[5].filename == items[5][0]
+    assert (tmp_path / "new.rr").read_bytes() == b"one"
+    assert kept.read_bytes() == b"two" and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert real.read_bytes() == b"three" and (tmp_path / "link.rr").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dangling.rr", "dir.rr", "kept.rr", "link.rr", "new.rr", "real.rr"]
+
+
+def test_every_name_appears_after_its_own_fsync_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spies (the real calls still run): the order of fsyncs and renames, small groups."""
+    events: list[tuple[str, object]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        inode = os.fstat(fd).st_ino
+        real_fsync(fd)
+        events.append(("fsync", inode))
+
+    def replace(source: str, target: str) -> None:
+        events.append(("name", os.stat(source).st_ino))
+        real_replace(source, target)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    monkeypatch.setattr(atomic, "GROUP_FILES", 4)
+    items = [(str(tmp_path / f"b{i:02}.rr"), b"bundle %d" % i) for i in range(10)]
+    assert write_outputs(items) == [None] * 10
+    synced = {inode for kind, inode in events if kind == "fsync"}
+    named = [inode for kind, inode in events if kind == "name"]
+    assert len(named) == 10
+    for position, (kind, inode) in enumerate(events):
+        if kind == "name":
+            assert ("fsync", inode) in events[:position]  # durable before it has a name
+    names = [Path(path) for path, _ in items]
+    assert [p.stat().st_ino for p in names] == named  # named in the items' order
+    assert synced >= set(named)
+    assert [p.read_bytes() for p in names] == [data for _, data in items]
+
+
+def test_a_file_that_cannot_be_made_durable_never_gets_its_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mock: an fsync failing with EIO for one file, which a healthy disk cannot do on demand."""
+    real_fsync = os.fsync
+    target = tmp_path / "b1.rr"
+
+    def failing_fsync(fd: int) -> None:
+        if os.fstat(fd).st_size == len(b"doomed"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
+    results = write_outputs([(str(tmp_path / "b0.rr"), b"fine"), (str(target), b"doomed"),
+                             (str(tmp_path / "b2.rr"), b"also fine")])
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], OSError) and results[1].errno == errno.EIO
+    assert results[1].filename == str(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b0.rr", "b2.rr"]  # no temporary
