@@ -455,3 +455,45 @@ def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
         assert signer._batch_checker is False  # type: ignore[attr-defined]
         corrupting[0] = False
         assert len(sign_bundles(bundles, signer)) == 1200
+
+
+def test_a_batch_that_fails_midway_leaves_no_answer_for_the_next_batch(
+        bao_dev: DevServer, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """The first request's signatures (one corrupted) go to the checking process, then
+    the second request fails: the next batch must not be judged by that unread answer.
+    The proxy is the only stand-in: a real server neither corrupts nor garbles."""
+    import base64
+
+    from samples import sample_step
+
+    from agent_rerun.capture import bundle_from_step, sign_bundles
+    from agent_rerun.errors import SignerError
+    from agent_rerun.signer import load_signer
+
+    signs = [0]
+
+    def first_corrupt_second_garbled(path: str, status: int, data: bytes) -> bytes:
+        if "/transit/sign/" not in path or status != 200:
+            return data
+        signs[0] += 1
+        if signs[0] == 2:
+            return b'{"data": {}}'
+        if signs[0] != 1:
+            return data
+        reply = json.loads(data)
+        item = reply["data"]["batch_results"][-1]
+        prefix, _, sig = item["signature"].rpartition(":")
+        raw = bytearray(base64.b64decode(sig))
+        raw[0] ^= 1
+        item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+        return json.dumps(reply).encode()
+
+    name = new_key(bao_dev, "e")
+    use_server(monkeypatch, bao_dev)
+    bundles = [bundle_from_step(sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i}))
+               for i in range(1200)]
+    with rewriting_proxy(bao_dev.addr, first_corrupt_second_garbled) as address, \
+            load_signer(f"vault:{name}?addr={address}") as signer:
+        with pytest.raises(SignerError, match="answered no results"):
+            sign_bundles(bundles, signer)
+        assert len(sign_bundles(bundles, signer)) == 1200  # judged on its own answers

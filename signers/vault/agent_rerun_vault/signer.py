@@ -77,24 +77,30 @@ class VaultSigner(SignerBase):
         checker = self._checker() if len(payloads) >= CHECK_APART_FROM else None
         sent: list[tuple[Sequence[bytes], list[bytes]]] = []  # to the checker, not answered yet
         signatures: list[bytes] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-sign") as pool:
-            pending: Future[list[bytes]] | None = None
-            for index, chunk in enumerate(chunks):
-                if pending is None:
-                    pending = pool.submit(self._request, chunk)
-                answered = pending.result()
-                pending = (pool.submit(self._request, chunks[index + 1])
-                           if index + 1 < len(chunks) else None)
-                if checker is not None:
-                    try:
-                        checker.submit(chunk, answered)
-                        sent.append((chunk, answered))
-                    except CheckerGone:
-                        self._lose_checker(sent)
-                        checker, sent = None, []
-                if checker is None:
-                    self._check(chunk, answered)
-                signatures.extend(answered)
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vault-sign") as pool:
+                pending: Future[list[bytes]] | None = None
+                for index, chunk in enumerate(chunks):
+                    if pending is None:
+                        pending = pool.submit(self._request, chunk)
+                    answered = pending.result()
+                    pending = (pool.submit(self._request, chunks[index + 1])
+                               if index + 1 < len(chunks) else None)
+                    if checker is not None:
+                        try:
+                            checker.submit(chunk, answered)
+                            sent.append((chunk, answered))
+                        except CheckerGone:
+                            self._lose_checker(sent)
+                            checker, sent = None, []
+                    if checker is None:
+                        self._check(chunk, answered)
+                    signatures.extend(answered)
+        except BaseException:
+            if checker is not None and sent:  # its answers would be taken for the next batch's
+                self._batch_checker = None
+                checker.close()
+            raise
         if checker is not None:
             self._settle(checker, sent)
         return signatures
