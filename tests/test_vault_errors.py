@@ -29,6 +29,33 @@ require_backend()
 EXIT_KEY = 3
 
 
+def corrupt_signature(item: dict[str, str]) -> None:
+    """Flip a bit of one ``batch_results`` item's signature (for a rewriting proxy)."""
+    import base64
+
+    prefix, _, sig = item["signature"].rpartition(":")
+    raw = bytearray(base64.b64decode(sig))
+    raw[0] ^= 1
+    item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+
+
+def last_signature_corrupted(data: bytes) -> bytes:
+    """A sign answer with the last of its ``batch_results`` corrupted."""
+    reply = json.loads(data)
+    corrupt_signature(reply["data"]["batch_results"][-1])
+    return json.dumps(reply).encode()
+
+
+def small_bundles(count: int) -> list[dict[str, object]]:
+    """``count`` distinct unsigned bundles (the seed differs)."""
+    from samples import sample_step
+
+    from agent_rerun.capture import bundle_from_step
+
+    return [bundle_from_step(sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i}))
+            for i in range(count)]
+
+
 
 def one_line_error(result: CliResult, *secrets: str) -> str:
     """The single error line, after checking exit 3 and that no secret leaked anywhere."""
@@ -178,17 +205,12 @@ def test_a_signature_that_does_not_verify_is_never_written(bao_dev: DevServer,  
                                                            tmp_path: Path) -> None:
     """A real server never returns a bad signature, so a loopback proxy in front of it
     corrupts the signatures of sign answers (the only stand-in in these tests)."""
-    import base64
-
     def corrupt(path: str, status: int, data: bytes) -> bytes:
         if "/transit/sign/" not in path or status != 200:
             return data
         reply = json.loads(data)
         for item in reply["data"]["batch_results"]:
-            prefix, _, sig = item["signature"].rpartition(":")
-            raw = bytearray(base64.b64decode(sig))
-            raw[0] ^= 1
-            item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
+            corrupt_signature(item)
         return json.dumps(reply).encode()
 
     name = new_key(bao_dev, "e")
@@ -414,11 +436,7 @@ def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
     """1,200 signatures are checked in the helper process; one corrupted by the proxy
     (the only stand-in: a real server never returns one) fails the whole batch, and
     when the helper is killed the signer checks the next batches itself."""
-    import base64
-
-    from samples import sample_step
-
-    from agent_rerun.capture import bundle_from_step, sign_bundles
+    from agent_rerun.capture import sign_bundles
     from agent_rerun.errors import SignerError
     from agent_rerun.sigcheck import BatchChecker
     from agent_rerun.signer import load_signer
@@ -428,18 +446,11 @@ def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
     def corrupt_one(path: str, status: int, data: bytes) -> bytes:
         if "/transit/sign/" not in path or status != 200 or not corrupting[0]:
             return data
-        reply = json.loads(data)
-        item = reply["data"]["batch_results"][-1]
-        prefix, _, sig = item["signature"].rpartition(":")
-        raw = bytearray(base64.b64decode(sig))
-        raw[0] ^= 1
-        item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
-        return json.dumps(reply).encode()
+        return last_signature_corrupted(data)
 
     name = new_key(bao_dev, "e")
     use_server(monkeypatch, bao_dev)
-    bundles = [bundle_from_step(sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i}))
-               for i in range(1200)]
+    bundles = small_bundles(1200)
     with rewriting_proxy(bao_dev.addr, corrupt_one) as address, \
             load_signer(f"vault:{name}?addr={address}") as signer:
         assert len(sign_bundles(bundles, signer)) == 1200
@@ -462,11 +473,7 @@ def test_a_batch_that_fails_midway_leaves_no_answer_for_the_next_batch(
     """The first request's signatures (one corrupted) go to the checking process, then
     the second request fails: the next batch must not be judged by that unread answer.
     The proxy is the only stand-in: a real server neither corrupts nor garbles."""
-    import base64
-
-    from samples import sample_step
-
-    from agent_rerun.capture import bundle_from_step, sign_bundles
+    from agent_rerun.capture import sign_bundles
     from agent_rerun.errors import SignerError
     from agent_rerun.signer import load_signer
 
@@ -480,18 +487,11 @@ def test_a_batch_that_fails_midway_leaves_no_answer_for_the_next_batch(
             return b'{"data": {}}'
         if signs[0] != 1:
             return data
-        reply = json.loads(data)
-        item = reply["data"]["batch_results"][-1]
-        prefix, _, sig = item["signature"].rpartition(":")
-        raw = bytearray(base64.b64decode(sig))
-        raw[0] ^= 1
-        item["signature"] = f"{prefix}:{base64.b64encode(bytes(raw)).decode()}"
-        return json.dumps(reply).encode()
+        return last_signature_corrupted(data)
 
     name = new_key(bao_dev, "e")
     use_server(monkeypatch, bao_dev)
-    bundles = [bundle_from_step(sample_step(sampling={"temperature": 0, "top_p": 1, "seed": i}))
-               for i in range(1200)]
+    bundles = small_bundles(1200)
     with rewriting_proxy(bao_dev.addr, first_corrupt_second_garbled) as address, \
             load_signer(f"vault:{name}?addr={address}") as signer:
         with pytest.raises(SignerError, match="answered no results"):
