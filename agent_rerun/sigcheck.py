@@ -33,6 +33,8 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
+from agent_rerun.errors import SignerError
+
 #: Runs :func:`serve` with this copy of agent_rerun first on the path (argv[1]).
 _HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
            "from agent_rerun.sigcheck import serve; serve()")
@@ -41,8 +43,11 @@ _PAIR = struct.Struct("<II")
 _ANSWER = struct.Struct("<i")
 
 
-class CheckerGone(Exception):
-    """The helper process could not be started or stopped answering; check here instead."""
+class CheckerGone(SignerError):
+    """The helper process could not be started or stopped answering; check here instead.
+
+    A :class:`SignerError` (exit 3) should one ever escape, though callers catch it
+    and check the batch themselves."""
 
 
 class BatchChecker:
