@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from samples import SAMPLE_STEP
@@ -23,6 +26,9 @@ from vault_support import (  # noqa: F401
     start_dev_server,
     use_server,
 )
+
+if TYPE_CHECKING:
+    from agent_rerun.signer import Signer
 
 require_backend()
 
@@ -44,6 +50,19 @@ def last_signature_corrupted(data: bytes) -> bytes:
     reply = json.loads(data)
     corrupt_signature(reply["data"]["batch_results"][-1])
     return json.dumps(reply).encode()
+
+
+@contextlib.contextmanager
+def signer_behind_proxy(server: DevServer, monkeypatch: pytest.MonkeyPatch,
+                        rewrite: Callable[[str, int, bytes], bytes]) -> Iterator[Signer]:
+    """A signer for a fresh key on ``server``, reached through a rewriting proxy."""
+    from agent_rerun.signer import load_signer
+
+    name = new_key(server, "e")
+    use_server(monkeypatch, server)
+    with rewriting_proxy(server.addr, rewrite) as address, \
+            load_signer(f"vault:{name}?addr={address}") as signer:
+        yield signer
 
 
 def small_bundles(count: int) -> list[dict[str, object]]:
@@ -439,7 +458,6 @@ def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
     from agent_rerun.capture import sign_bundles
     from agent_rerun.errors import SignerError
     from agent_rerun.sigcheck import BatchChecker
-    from agent_rerun.signer import load_signer
 
     corrupting = [False]
 
@@ -448,11 +466,8 @@ def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
             return data
         return last_signature_corrupted(data)
 
-    name = new_key(bao_dev, "e")
-    use_server(monkeypatch, bao_dev)
     bundles = small_bundles(1200)
-    with rewriting_proxy(bao_dev.addr, corrupt_one) as address, \
-            load_signer(f"vault:{name}?addr={address}") as signer:
+    with signer_behind_proxy(bao_dev, monkeypatch, corrupt_one) as signer:
         assert len(sign_bundles(bundles, signer)) == 1200
         checker = signer._batch_checker  # type: ignore[attr-defined]
         assert isinstance(checker, BatchChecker)  # the helper checked them
@@ -475,7 +490,6 @@ def test_a_batch_that_fails_midway_leaves_no_answer_for_the_next_batch(
     The proxy is the only stand-in: a real server neither corrupts nor garbles."""
     from agent_rerun.capture import sign_bundles
     from agent_rerun.errors import SignerError
-    from agent_rerun.signer import load_signer
 
     signs = [0]
 
@@ -489,11 +503,8 @@ def test_a_batch_that_fails_midway_leaves_no_answer_for_the_next_batch(
             return data
         return last_signature_corrupted(data)
 
-    name = new_key(bao_dev, "e")
-    use_server(monkeypatch, bao_dev)
     bundles = small_bundles(1200)
-    with rewriting_proxy(bao_dev.addr, first_corrupt_second_garbled) as address, \
-            load_signer(f"vault:{name}?addr={address}") as signer:
+    with signer_behind_proxy(bao_dev, monkeypatch, first_corrupt_second_garbled) as signer:
         with pytest.raises(SignerError, match="answered no results"):
             sign_bundles(bundles, signer)
         assert len(sign_bundles(bundles, signer)) == 1200  # judged on its own answers
