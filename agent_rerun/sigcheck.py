@@ -35,9 +35,16 @@ from typing import IO
 
 from agent_rerun.errors import SignerError
 
-#: Runs :func:`serve` with this copy of agent_rerun first on the path (argv[1]).
-_HELPER = ("import sys; sys.path.insert(0, sys.argv[1]); "
+#: Runs :func:`serve` isolated (``-I``: no current folder, no PYTHONPATH, no user
+#: site on the path, so a ``cryptography`` planted where the user runs the command
+#: cannot stand in for the real one), with the caller's own absolute path entries
+#: (argv[1:]) first, so the helper imports what the caller imported.
+_HELPER = ("import sys; sys.path[:0] = sys.argv[1:]; "
            "from agent_rerun.sigcheck import serve; serve()")
+#: Answers the caller has not read yet wait in the helper's output pipe; past this
+#: many (4 bytes each) a full pipe would block the helper while the caller blocks
+#: sending it the next batch, so ``submit`` reads the oldest answer first.
+_MAX_UNREAD = 1024
 _COUNT = struct.Struct("<I")
 _PAIR = struct.Struct("<II")
 _ANSWER = struct.Struct("<i")
@@ -63,7 +70,7 @@ class BatchChecker:
             raise CheckerGone("no Python interpreter to start a checking process with")
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _HELPER, package_parent],
+                [sys.executable, "-I", "-c", _HELPER, *_absolute_paths(package_parent)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 close_fds=True)
         except OSError as exc:
@@ -72,6 +79,7 @@ class BatchChecker:
         self._input: IO[bytes] = self._process.stdin
         self._output: IO[bytes] = self._process.stdout
         self._waiting: list[int] = []  # the sizes of the batches not answered yet
+        self._answers: list[int] = []  # answers read early, not yet given out
         self._send(_COUNT.pack(len(public_key)) + bytes(public_key))
 
     def submit(self, payloads: Sequence[bytes], signatures: Sequence[bytes]) -> None:
@@ -81,22 +89,28 @@ class BatchChecker:
         parts = [_COUNT.pack(len(payloads))]
         for payload, signature in zip(payloads, signatures, strict=True):
             parts += (_PAIR.pack(len(payload), len(signature)), payload, signature)
+        if len(self._waiting) >= _MAX_UNREAD:
+            self._answers.append(self._next_answer())
         self._send(b"".join(parts))
         self._waiting.append(len(payloads))
 
     def failures(self) -> list[int]:
         """For each batch sent since the last call, in order: the index of its first
         signature that does not verify, or -1 when all of them do."""
-        answers = []
         while self._waiting:
-            data = _read_exactly(self._output, _ANSWER.size)
-            if data is None:
-                raise CheckerGone("the checking process stopped answering")
-            answer = _ANSWER.unpack(data)[0]
-            if not -1 <= answer < self._waiting.pop(0):  # fail closed on nonsense
-                raise CheckerGone("the checking process answered outside its protocol")
-            answers.append(answer)
+            self._answers.append(self._next_answer())
+        answers, self._answers = self._answers, []
         return answers
+
+    def _next_answer(self) -> int:
+        """The answer for the oldest batch not answered yet."""
+        data = _read_exactly(self._output, _ANSWER.size)
+        if data is None:
+            raise CheckerGone("the checking process stopped answering")
+        answer = int(_ANSWER.unpack(data)[0])
+        if not -1 <= answer < self._waiting.pop(0):  # fail closed on nonsense
+            raise CheckerGone("the checking process answered outside its protocol")
+        return answer
 
     def close(self) -> None:
         """Close the helper's input (it then leaves) and wait for it to end."""
@@ -115,6 +129,11 @@ class BatchChecker:
             self._input.flush()
         except (OSError, ValueError) as exc:
             raise CheckerGone(f"the checking process is gone: {exc}") from None
+
+
+def _absolute_paths(first: str) -> list[str]:
+    """``first``, then this process's absolute ``sys.path`` entries, each once."""
+    return list(dict.fromkeys([first, *(entry for entry in sys.path if os.path.isabs(entry))]))
 
 
 def first_failure(public_key: bytes, payloads: Sequence[bytes],

@@ -89,3 +89,48 @@ def test_the_helper_leaves_when_its_parent_is_killed(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait(10)
+
+
+def test_a_module_planted_in_the_working_folder_is_never_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -c`` would put the current folder first on the helper's path: a
+    ``cryptography`` planted there could pass every forged signature."""
+    planted = tmp_path / "cryptography"
+    planted.mkdir()
+    marker = tmp_path / "planted-code-ran"
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    payloads, signatures = signed(3)
+    forged = [signatures[0], bytes(64), signatures[2]]
+    checker = BatchChecker(KEY.public_key)
+    try:
+        checker.submit(payloads, forged)
+        assert checker.failures() == [1]
+    finally:
+        checker.close()
+    assert not marker.exists()
+
+
+def test_more_batches_than_the_answer_pipe_holds_are_all_answered() -> None:
+    """Answers are read as batches go out: 20,000 one-signature batches, none read
+    by the caller until the end, would otherwise fill the helper's output pipe
+    (16,384 answers) and leave both processes waiting on each other."""
+    import threading
+
+    payloads, signatures = signed(1)
+    bad_at = {7, 19_999}
+    checker = BatchChecker(KEY.public_key)
+    answers: list[int] = []
+
+    def run() -> None:
+        for index in range(20_000):
+            checker.submit(payloads, [bytes(64)] if index in bad_at else signatures)
+        answers.extend(checker.failures())
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    stuck = worker.is_alive()
+    checker.close()  # kills a stuck helper, which frees the worker
+    assert not stuck, "submit and the helper waited on each other"
+    assert answers == [0 if index in bad_at else -1 for index in range(20_000)]
