@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent_rerun.errors import InputError
+from agent_rerun.record import FrozenRecord
 
 # The trust and revocation modules (and the pathlib and datetime they use) load
 # only when there are keys to parse: a plain ``rerun verify`` has none.
@@ -46,23 +46,30 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'agent_rerun.policy' has no attribute {name!r}")
 
 
-@dataclass(frozen=True)
-class VerifyPolicy:
+class VerifyPolicy(FrozenRecord):
     """``trusted`` None means no trust checking; an empty index means nobody is trusted.
 
     ``revoked`` None means no revocation list was given; ``trust_source`` says
     where the trusted keys came from, for ``inspect``.
     """
 
-    trusted: TrustIndex | None = None
-    revoked: RevocationList | None = None
-    require_signature: bool = False
-    now: datetime | None = None
-    trust_source: str | None = None
+    _fields = ("trusted", "revoked", "require_signature", "now", "trust_source")
+    __slots__ = (*_fields, "known_signers")
+    trusted: TrustIndex | None
+    revoked: RevocationList | None
+    require_signature: bool
+    now: datetime | None
+    trust_source: str | None
     #: What verify worked out about each signing key it met under this policy:
     #: a batch meets the same few keys thousands of times (see ``verify.KnownSigner``).
-    known_signers: dict[bytes, KnownSigner] = field(
-        default_factory=dict, init=False, repr=False, compare=False)
+    #: Not part of the value: neither compared, shown nor pickled.
+    known_signers: dict[bytes, KnownSigner]
+
+    def __init__(self, trusted: TrustIndex | None = None, revoked: RevocationList | None = None,
+                 require_signature: bool = False, now: datetime | None = None,
+                 trust_source: str | None = None) -> None:
+        self._assign(trusted, revoked, require_signature, now, trust_source)
+        object.__setattr__(self, "known_signers", {})
 
 
 def make_policy(

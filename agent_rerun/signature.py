@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from agent_rerun.b64 import Base64Error, decode_strict, encode
 from agent_rerun.canonical import jcs_bytes
 from agent_rerun.errors import RerunError
+from agent_rerun.record import FrozenRecord
 
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
@@ -30,12 +30,15 @@ class SignatureError(RerunError, ValueError):
     """Why a signature block cannot be trusted (the text after ``BadSignature:``)."""
 
 
-@dataclass(frozen=True)
-class KeyPair:
+class KeyPair(FrozenRecord):
     """A raw 32-byte Ed25519 key pair, as the published package spells it."""
 
+    __slots__ = _fields = ("public_key", "private_key")
     public_key: bytes
     private_key: bytes
+
+    def __init__(self, public_key: bytes, private_key: bytes) -> None:
+        self._assign(public_key, private_key)
 
 
 def generate_key_pair() -> KeyPair:

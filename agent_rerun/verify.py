@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import InputError, ValidationError
+from agent_rerun.record import FrozenRecord, Record
 from agent_rerun.schema import ALL_VALUES, validate_actual_record, validate_bundle
 from agent_rerun.signature import SignatureError, check_bundle_signature
 
@@ -24,23 +24,31 @@ if TYPE_CHECKING:
     from agent_rerun.policy import RevokedKeysLike, TrustedKeyLike, VerifyPolicy
     from agent_rerun.trust import TrustedKey
 
-@dataclass(frozen=True)
-class SignerInfo:
+class SignerInfo(FrozenRecord):
     """Who signed a bundle, and what the trust policy made of that key."""
 
+    __slots__ = _fields = ("public_key", "fingerprint", "trusted", "name", "principals",
+                           "valid_after", "valid_before", "revocation_checked", "revoked")
     public_key: str
     fingerprint: str
-    trusted: bool | None = None
-    name: str | None = None
+    trusted: bool | None
+    name: str | None
     #: Why the key was admitted: the trust entry's principals and validity window
     #: (ISO 8601, None for unbounded), set only when ``trusted`` is true.
-    principals: tuple[str, ...] | None = None
-    valid_after: str | None = None
-    valid_before: str | None = None
+    principals: tuple[str, ...] | None
+    valid_after: str | None
+    valid_before: str | None
     #: True when the key was looked up in revocation lists (and was not on them,
     #: unless the result carries ``RevokedSigner``); False when none were given.
-    revocation_checked: bool = False
-    revoked: bool = False
+    revocation_checked: bool
+    revoked: bool
+
+    def __init__(self, public_key: str, fingerprint: str, trusted: bool | None = None,
+                 name: str | None = None, principals: tuple[str, ...] | None = None,
+                 valid_after: str | None = None, valid_before: str | None = None,
+                 revocation_checked: bool = False, revoked: bool = False) -> None:
+        self._assign(public_key, fingerprint, trusted, name, principals, valid_after,
+                     valid_before, revocation_checked, revoked)
 
     def to_json(self) -> dict[str, Any]:
         return {"public_key": self.public_key, "fingerprint": self.fingerprint,
@@ -50,14 +58,17 @@ class SignerInfo:
                 "revocation_checked": self.revocation_checked, "revoked": self.revoked}
 
 
-@dataclass
-class VerifyResult:
+class VerifyResult(Record):
     """``verified`` is true exactly when ``errors`` is empty."""
 
-    verified: bool
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    signer: SignerInfo | None = None
+    __slots__ = _fields = ("verified", "errors", "warnings", "signer")
+
+    def __init__(self, verified: bool, errors: list[str] | None = None,
+                 warnings: list[str] | None = None, signer: SignerInfo | None = None) -> None:
+        self.verified = verified
+        self.errors: list[str] = [] if errors is None else errors
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.signer = signer
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object ``rerun verify`` prints."""
@@ -264,8 +275,7 @@ def _check_signer(
     return known.info
 
 
-@dataclass(frozen=True)
-class KnownSigner:
+class KnownSigner(FrozenRecord):
     """What a policy makes of one signing key, worked out once and kept on the policy.
 
     Everything here is independent of the time of the check: revocation, the
@@ -273,12 +283,17 @@ class KnownSigner:
     yields. Validity windows are checked against the clock on every bundle.
     """
 
+    __slots__ = _fields = ("info", "revoked_error", "entries")
     #: The result when no entry admits the key (or no trust is configured).
     info: SignerInfo
     #: ``RevokedSigner:...`` for a revoked key, else None.
     revoked_error: str | None
     #: The trust entries listing this key, in file order, with their results.
     entries: tuple[tuple[TrustedKey, SignerInfo], ...]
+
+    def __init__(self, info: SignerInfo, revoked_error: str | None,
+                 entries: tuple[tuple[TrustedKey, SignerInfo], ...]) -> None:
+        self._assign(info, revoked_error, entries)
 
 
 #: A batch signed by more distinct keys than this works the rest out per bundle:

@@ -7,9 +7,11 @@ since imported whatever other tests needed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from support import OUR_VECTORS
 
@@ -118,7 +120,8 @@ def test_cli_verify_loads_no_backend() -> None:
 VERIFY_MODULES = [
     "agent_rerun", "agent_rerun._version", "agent_rerun.b64", "agent_rerun.canonical",
     "agent_rerun.errors", "agent_rerun.fastjcs", "agent_rerun.jsonvalue", "agent_rerun.policy",
-    "agent_rerun.pubkey", "agent_rerun.schema", "agent_rerun.signature", "agent_rerun.verify",
+    "agent_rerun.pubkey", "agent_rerun.record", "agent_rerun.schema", "agent_rerun.signature",
+    "agent_rerun.verify",
 ]
 
 
@@ -136,6 +139,25 @@ def test_library_verify_loads_only_what_verifying_needs() -> None:
     assert report["verified"] is True
     assert report["ours"] == VERIFY_MODULES
     assert report["click"] is False
+
+
+def test_quick_cli_verify_loads_no_dataclasses(tmp_path: Path) -> None:
+    """``rerun verify BUNDLE ACTUAL`` starts in a fraction of the published CLI's
+    time only while its path keeps off click and ``dataclasses`` (with the
+    ``inspect``, ``ast`` and ``dis`` it loads): milliseconds of every start (see
+    agent_rerun.record). A real command, so the quick path sees real streams."""
+    folder = OUR_VECTORS / "c1-byte-replay-passes"
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("RERUN_CONFIG", None)
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "agent_rerun", "verify",
+                          str(folder / "bundle.rr"), str(folder / "actual.json")],
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["verified"] is True
+    loaded = {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert "agent_rerun.verify" in loaded, "importtime must list what was loaded"
+    assert sorted(loaded & {"dataclasses", "inspect", "ast", "dis", "click"}) == []
 
 
 def test_capture_is_still_the_function_whatever_is_imported_first() -> None:

@@ -1,0 +1,68 @@
+"""Small value classes for the verify path, without ``dataclasses``.
+
+Importing ``dataclasses`` pulls in ``inspect``, ``ast``, ``dis`` and ``tokenize``,
+and each ``@dataclass`` compiles its methods when its module loads: together
+about 6 ms of every ``rerun verify`` start, more than the verify of a small
+bundle. The records a verify builds (the policy, the result, the signer) derive
+from these bases instead and write their own ``__init__``; the bases give them
+what ``@dataclass`` would: a readable ``repr``, equality by value, and for the
+frozen kind, refusal of assignment, a hash, and pickling (batch verify sends
+results between processes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class Record:
+    """Equality and ``repr`` over the names in ``_fields``, in that order.
+
+    Mutable, so unhashable (defining ``__eq__`` sets ``__hash__`` to None), as a
+    plain dataclass is.
+    """
+
+    __slots__ = ()
+    #: The attributes that make up the value: compared, shown, pickled.
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__qualname__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Record)
+        return self._values() == other._values()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Rebuilt by calling the class with the field values, in order."""
+        return type(self), self._values()
+
+
+class FrozenRecord(Record):
+    """A ``Record`` that cannot be changed once built, and so can be hashed.
+
+    ``__init__`` fills the fields in with ``_assign``; any later assignment
+    raises ``AttributeError``, as a frozen dataclass's does.
+    """
+
+    __slots__ = ()
+
+    def _assign(self, *values: object) -> None:
+        """Set every field, in ``_fields`` order: the one way ``__init__`` fills one in."""
+        for name, value in zip(self._fields, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__qualname__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of {type(self).__qualname__}")
+
+    def __hash__(self) -> int:
+        return hash(self._values())

@@ -1,0 +1,72 @@
+"""The verify path's value classes behave as the dataclasses they replaced."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from agent_rerun import KeyPair, VerifyResult
+from agent_rerun.policy import VerifyPolicy
+from agent_rerun.verify import KnownSigner, SignerInfo
+
+
+def _signer(**changes: object) -> SignerInfo:
+    fields: dict[str, object] = {"public_key": "AAAA", "fingerprint": "SHA256:x"}
+    fields.update(changes)
+    return SignerInfo(**fields)  # type: ignore[arg-type]
+
+
+def test_equality_is_by_value_and_class() -> None:
+    assert _signer() == _signer()
+    assert _signer(trusted=True) != _signer()
+    assert KeyPair(b"a", b"b") == KeyPair(b"a", b"b")
+    assert KeyPair(b"a", b"b") != KeyPair(b"a", b"c")
+    assert KeyPair(b"a", b"b") != (b"a", b"b")
+    assert VerifyResult(True) == VerifyResult(True, [], [], None)
+    assert VerifyResult(False, ["X"]) != VerifyResult(False, ["Y"])
+
+
+def test_frozen_records_refuse_changes_and_hash_by_value() -> None:
+    info = _signer()
+    with pytest.raises(AttributeError, match="cannot assign to field 'trusted'"):
+        info.trusted = True
+    with pytest.raises(AttributeError, match="cannot delete"):
+        del info.name
+    with pytest.raises(AttributeError):
+        info.extra = 1  # type: ignore[attr-defined]
+    assert hash(info) == hash(_signer())
+    assert len({KeyPair(b"a", b"b"), KeyPair(b"a", b"b")}) == 1
+
+
+def test_the_mutable_result_is_unhashable_and_changeable() -> None:
+    result = VerifyResult(True)
+    result.warnings.append("W")
+    assert result.warnings == ["W"]
+    with pytest.raises(TypeError):
+        hash(result)
+    assert VerifyResult(True).errors is not VerifyResult(True).errors
+
+
+def test_repr_names_every_field_in_order() -> None:
+    assert repr(KeyPair(b"a", b"b")) == "KeyPair(public_key=b'a', private_key=b'b')"
+    assert repr(VerifyResult(False, ["E"])) == (
+        "VerifyResult(verified=False, errors=['E'], warnings=[], signer=None)")
+
+
+def test_records_survive_pickling_as_batch_workers_send_them() -> None:
+    info = _signer(trusted=True, principals=("ci",), revoked=False, revocation_checked=True)
+    result = VerifyResult(True, [], ["W"], info)
+    known = KnownSigner(info, None, ())
+    for value in (info, result, known, KeyPair(b"a", b"b")):
+        assert pickle.loads(pickle.dumps(value)) == value
+
+
+def test_the_policy_cache_is_not_part_of_its_value() -> None:
+    policy = VerifyPolicy(require_signature=True)
+    policy.known_signers[b"k"] = KnownSigner(_signer(), None, ())
+    assert policy == VerifyPolicy(require_signature=True)
+    assert "known_signers" not in repr(policy)
+    copied = pickle.loads(pickle.dumps(policy))
+    assert copied == policy and copied.known_signers == {}
+    assert VerifyPolicy().known_signers is not VerifyPolicy().known_signers
