@@ -28,7 +28,7 @@ from typing import Any
 
 from agent_rerun.errors import InputError
 from agent_rerun.ijson import loads_ijson
-from agent_rerun.policy import VerifyPolicy
+from agent_rerun.policy import NO_POLICY, VerifyPolicy
 from agent_rerun.verify import VerifyResult, verify_files
 
 BUNDLE_SUFFIX = ".rr"
@@ -193,7 +193,7 @@ def verify_pairs(
     Closing the iterator early, or an exception while it waits (a signal
     handler's), terminates those processes."""
     if policy is None:
-        policy = VerifyPolicy()
+        policy = NO_POLICY
     from agent_rerun.fastjcs import preload
 
     if jobs <= 1:
@@ -250,7 +250,7 @@ def verify_pair(pair: Pair, policy: VerifyPolicy) -> PairResult:
     return PairResult(pair, verify_files(pair.bundle, pair.actual, policy=policy))
 
 
-_worker_policy = VerifyPolicy()
+_worker_policy = NO_POLICY
 
 #: The signals a user stops a run with: Ctrl-C, ``kill``, a closed terminal (those
 #: the platform has). The CLI turns each into an orderly stop.

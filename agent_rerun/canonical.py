@@ -79,6 +79,16 @@ def checked_sha256_of_jcs(value: Any, path: str, depth: int = 0) -> str:
         return sha256_hex(jcs_bytes(value))
 
 
+def checked_jcs_bytes(value: Any, path: str) -> bytes:
+    """``jcs_bytes`` for a value not yet checked against the JCS domain, checked
+    while it is encoded, as ``checked_sha256_of_jcs`` does."""
+    try:
+        return _fast_jcs_bytes(value)
+    except (_NotPlain, UnicodeEncodeError, RecursionError):
+        check_json_value(value, path)
+        return jcs_bytes(value)
+
+
 def _fast_jcs_sha256(value: Any, depth: int) -> str:
     """The hex SHA-256 of the fast path's bytes, hashed as they are written: a
     transcript of a million messages would otherwise hold millions of small

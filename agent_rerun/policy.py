@@ -72,6 +72,13 @@ class VerifyPolicy(FrozenRecord):
         object.__setattr__(self, "known_signers", {})
 
 
+#: The policy of a verify given no trust arguments, shared by all of them, so
+#: the few signing keys a process meets are each worked out once (a fingerprint,
+#: a ``SignerInfo``), not once per bundle: without trust or revocation nothing
+#: in that depends on the bundle or the clock. Bounded like any policy's cache.
+NO_POLICY = VerifyPolicy()
+
+
 def make_policy(
     trusted_keys: Iterable[TrustedKeyLike] | None = None,
     revoked_keys: RevokedKeysLike | None = None,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent_rerun.b64 import Base64Error, decode_strict, encode
-from agent_rerun.canonical import jcs_bytes
+from agent_rerun.canonical import checked_jcs_bytes, jcs_bytes
 from agent_rerun.errors import RerunError
 from agent_rerun.record import FrozenRecord
 
@@ -90,9 +90,17 @@ def _verifier(public_key: bytes) -> Any:
     return Ed25519PublicKey.from_public_bytes(public_key)
 
 
-def signing_payload(bundle: Mapping[str, Any]) -> bytes:
-    """The bytes a signature covers: JCS of the bundle without its ``signature``."""
-    return jcs_bytes({key: value for key, value in bundle.items() if key != "signature"})
+def signing_payload(bundle: Mapping[str, Any], *, unchecked_path: str | None = None) -> bytes:
+    """The bytes a signature covers: JCS of the bundle without its ``signature``.
+
+    With ``unchecked_path``, the values are not yet known to be in the JCS
+    domain: they are checked while encoded, and a ``ValidationError`` names the
+    first one outside it, from that path.
+    """
+    unsigned = {key: value for key, value in bundle.items() if key != "signature"}
+    if unchecked_path is None:
+        return jcs_bytes(unsigned)
+    return checked_jcs_bytes(unsigned, unchecked_path)
 
 
 def decode_signature_block(block: Mapping[str, Any]) -> tuple[bytes, bytes]:
@@ -110,13 +118,16 @@ def decode_signature_block(block: Mapping[str, Any]) -> tuple[bytes, bytes]:
     return public_key, signature
 
 
-def check_bundle_signature(bundle: Mapping[str, Any]) -> bytes:
-    """Check a signed bundle's signature; return the signer's raw public key."""
+def check_bundle_signature(bundle: Mapping[str, Any], payload: bytes | None = None) -> bytes:
+    """Check a signed bundle's signature; return the signer's raw public key.
+
+    ``payload`` is ``signing_payload(bundle)`` when the caller has it already.
+    """
     block = bundle.get("signature")
     if not isinstance(block, Mapping):
         raise SignatureError("signature block is missing or not an object")
     public_key, signature = decode_signature_block(block)
-    check_ed25519(public_key, signature, signing_payload(bundle))
+    check_ed25519(public_key, signature, signing_payload(bundle) if payload is None else payload)
     return public_key
 
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.errors import InputError, ValidationError
+from agent_rerun.jsonvalue import check_json_value
 from agent_rerun.record import FrozenRecord, Record
 from agent_rerun.schema import ALL_VALUES, validate_actual_record, validate_bundle
-from agent_rerun.signature import SignatureError, check_bundle_signature
+from agent_rerun.signature import SignatureError, check_bundle_signature, signing_payload
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -167,8 +168,11 @@ def _policy_args(
     policy: VerifyPolicy | None,
 ) -> VerifyPolicy | str:
     """The policy to apply, or the error code that refuses everything (fail closed)."""
-    from agent_rerun.policy import VerifyPolicy, revocation_list_from, trust_index_from
+    from agent_rerun.policy import NO_POLICY, VerifyPolicy, revocation_list_from, trust_index_from
 
+    if (policy is None and trusted_keys is None and revoked_keys is None
+            and not require_signature and now is None):
+        return NO_POLICY
     if policy is not None:
         if trusted_keys is not None or revoked_keys is not None or require_signature or now:
             return "InvalidPolicy:give either policy= or the separate trust arguments, not both"
@@ -208,7 +212,7 @@ def _verify(
 ) -> VerifyResult:
     bundle_source, actual_source = sources
     try:
-        validate_bundle(bundle, checked=ALL_VALUES if values_checked else ())
+        payload = _validated_bundle(bundle, values_checked)
     except ValidationError as exc:
         return VerifyResult(False, [_schema_violation("bundle", bundle_source, exc)])
     try:
@@ -221,7 +225,7 @@ def _verify(
 
     errors: list[str] = []
     warnings: list[str] = []
-    signer = _check_signer(bundle, policy, errors)
+    signer = _check_signer(bundle, payload, policy, errors)
 
     bundle_fp = bundle["model"].get("fingerprint")
     actual_fp = actual.get("runtime", {}).get("fingerprint")
@@ -236,6 +240,29 @@ def _verify(
     return VerifyResult(not errors, errors, warnings, signer)
 
 
+def _validated_bundle(bundle: Any, values_checked: bool) -> bytes | None:
+    """Validate ``bundle``; for a signed one, return the bytes its signature covers.
+
+    Values not yet checked (a library caller's objects) are checked while those
+    bytes are written, as the hashed parts of the actual record are: a walk of
+    the bundle fewer. Whatever fails, the error raised is the one the plain
+    order (every value, then the schema) names first.
+    """
+    if not isinstance(bundle, dict) or "signature" not in bundle:
+        validate_bundle(bundle, checked=ALL_VALUES if values_checked else ())
+        return None
+    if values_checked:
+        validate_bundle(bundle, checked=ALL_VALUES)
+        return signing_payload(bundle)
+    try:
+        validate_bundle(bundle, checked=ALL_VALUES)
+        check_json_value(bundle["signature"], "bundle.signature", 1)
+        return signing_payload(bundle, unchecked_path="bundle")
+    except Exception:
+        check_json_value(bundle, "bundle")  # raises the first value outside the domain
+        raise
+
+
 def _schema_violation(side: str, source: str, exc: ValidationError) -> str:
     """``SchemaViolation:<side>: [file: ]<field>: <reason>``, naming the file when there is one."""
     return f"SchemaViolation:{side}: {source}{exc}"
@@ -243,6 +270,7 @@ def _schema_violation(side: str, source: str, exc: ValidationError) -> str:
 
 def _check_signer(
     bundle: Mapping[str, Any],
+    payload: bytes | None,
     policy: VerifyPolicy | str,
     errors: list[str],
 ) -> SignerInfo | None:
@@ -255,7 +283,7 @@ def _check_signer(
             errors.append("MissingSignature")
         return None
     try:
-        public_key = check_bundle_signature(bundle)
+        public_key = check_bundle_signature(bundle, payload)
     except SignatureError as exc:
         errors.append(f"BadSignature:{exc}")
         return None

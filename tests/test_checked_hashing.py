@@ -20,6 +20,7 @@ from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 from agent_rerun import CaptureOptions, ValidationError, capture, sha256_hex, verify
 from agent_rerun.canonical import checked_sha256_of_jcs
 from agent_rerun.jsonvalue import MAX_DEPTH, check_json_value
+from agent_rerun.schema import validate_bundle
 
 KEY = bytes(range(32))
 
@@ -131,3 +132,61 @@ def test_unhashed_transcript_is_still_walked_for_semantic_bundles() -> None:
               "output": {"embedding": encode_embedding([1, 0]), "transcript": "\udfff"}}
     assert verify(bundle, actual).errors[0].startswith(
         "SchemaViolation:actual: actual.output.transcript")
+
+
+def _signed_bundle() -> dict[str, Any]:
+    return capture(SAMPLE_STEP, CaptureOptions(signing_key=KEY))
+
+
+#: Where a bad value goes in a signed bundle, with a second change (or none)
+#: that the plain order (every value first, then the schema) ranks after it.
+BUNDLE_PLACES: dict[str, Any] = {
+    "model.id": lambda b, v: b["model"].__setitem__("id", v),
+    "sampling.temperature": lambda b, v: b["sampling"].__setitem__("temperature", v),
+    "signature.sig": lambda b, v: b["signature"].__setitem__("sig", v),
+    "tolerance.level": lambda b, v: b["tolerance"].__setitem__("level", v),
+    "a new member": lambda b, v: b["model"].__setitem__("extra", v),
+    "signature.sig and tolerance.level": lambda b, v: (
+        b["signature"].__setitem__("sig", v), b["tolerance"].__setitem__("level", v)),
+    "tolerance.level, signature first": lambda b, v: (
+        b.__setitem__("signature", b.pop("signature")), b.__setitem__("tolerance", b.pop(
+            "tolerance")), b["tolerance"].__setitem__("level", v),
+        b["signature"].__setitem__("alg", v)),
+}
+
+
+@pytest.mark.parametrize("label", sorted(BAD_VALUES))
+@pytest.mark.parametrize("place", sorted(BUNDLE_PLACES))
+def test_a_signed_bundle_reports_what_the_plain_order_reports(label: str, place: str) -> None:
+    """verify writes a signed bundle's signed bytes while checking its values:
+    the error must be the one a walk of every value, then the schema, names."""
+    bundle = _signed_bundle()
+    BUNDLE_PLACES[place](bundle, BAD_VALUES[label])
+    with pytest.raises(ValidationError) as plain:
+        validate_bundle(bundle)
+    result = verify(bundle, copy.deepcopy(SAMPLE_ACTUAL))
+    assert result.errors == [f"SchemaViolation:bundle: {plain.value}"]
+
+
+def test_a_signed_bundle_with_a_schema_error_only_names_the_schema() -> None:
+    bundle = _signed_bundle()
+    bundle["rerun_version"] = "0.2"
+    bundle["model"]["extra"] = 1
+    with pytest.raises(ValidationError) as plain:
+        validate_bundle(bundle)
+    assert "rerun_version" in str(plain.value)
+    assert verify(bundle, copy.deepcopy(SAMPLE_ACTUAL)).errors == [
+        f"SchemaViolation:bundle: {plain.value}"]
+
+
+def test_a_signed_bundle_of_int_subclasses_still_verifies() -> None:
+    """A value the fast encoder declines but the domain admits takes the reference path."""
+    import enum
+
+    class Seed(enum.IntEnum):
+        FORTY_TWO = 42
+
+    bundle = _signed_bundle()
+    assert bundle["sampling"]["seed"] == 42
+    bundle["sampling"]["seed"] = Seed.FORTY_TWO
+    assert verify(bundle, copy.deepcopy(SAMPLE_ACTUAL)).verified
