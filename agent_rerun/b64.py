@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import sys
 
 from agent_rerun.errors import RerunError
 
@@ -28,7 +29,7 @@ def decode_strict(text: str, *, length: int | None = None) -> bytes:
     if not text.isascii():
         raise Base64Error("is not base64 (non-ASCII characters)")
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = _decode_alphabet_only(text)
     except (binascii.Error, ValueError):
         raise Base64Error("is not valid padded standard base64") from None
     # Strict decoding has refused stray characters and misplaced padding, so what
@@ -42,6 +43,21 @@ def decode_strict(text: str, *, length: int | None = None) -> bytes:
     if length is not None and len(raw) != length:
         raise Base64Error(f"is not base64 of exactly {length} bytes")
     return raw
+
+
+if sys.version_info >= (3, 11):
+    def _decode_alphabet_only(text: str) -> bytes:
+        """Base64 with nothing outside the alphabet and no data after padding.
+
+        ``strict_mode`` checks that while decoding; ``b64decode(validate=True)``
+        runs a regular expression over the text first, which cost a sixth of
+        decoding a 3,072-dim embedding.
+        """
+        return binascii.a2b_base64(text, strict_mode=True)
+else:
+    def _decode_alphabet_only(text: str) -> bytes:
+        """Base64 with nothing outside the alphabet (3.10 has no ``strict_mode``)."""
+        return base64.b64decode(text, validate=True)
 
 
 def decode_strict_or_none(text: str, *, length: int | None = None) -> bytes | None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from agent_rerun.b64 import Base64Error, decode_strict, decode_strict_or_none
 
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n"
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n\t.*\x00"
 
 
 def by_definition(text: str) -> bytes | None:
