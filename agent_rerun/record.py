@@ -3,8 +3,9 @@
 Importing ``dataclasses`` pulls in ``inspect``, ``ast``, ``dis`` and ``tokenize``,
 and each ``@dataclass`` compiles its methods when its module loads: together
 about 6 ms of every ``rerun verify`` start, more than the verify of a small
-bundle. The records a verify builds (the policy, the result, the signer) derive
-from these bases instead and write their own ``__init__``; the bases give them
+bundle. The records a verify builds (the policy, the result, the signer, a
+batch's pairs) derive from these bases instead and write their own
+``__init__``; the bases give them
 what ``@dataclass`` would: a readable ``repr``, equality by value, and for the
 frozen kind, refusal of assignment, a hash, and pickling (batch verify sends
 results between processes).

@@ -91,3 +91,29 @@ def test_a_file_that_cannot_be_made_durable_never_gets_its_name(
     assert isinstance(results[1], OSError) and results[1].errno == errno.EIO
     assert results[1].filename == str(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b0.rr", "b2.rr"]  # no temporary
+
+
+def test_a_sync_thread_that_dies_leaves_its_files_unnamed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mock: fsync raising something other than OSError (no real disk does): the
+    thread syncing that stripe dies, and none of the files it had not synced yet
+    may get a name; the other stripes' files are written."""
+    real_fsync = os.fsync
+    monkeypatch.setattr(atomic, "_SYNC_THREADS", 2)
+    monkeypatch.setattr("threading.excepthook", lambda args: None)  # the death is expected
+
+    def dying_fsync(fd: int) -> None:
+        if os.fstat(fd).st_size == len(b"doomed"):
+            raise RuntimeError("a bug in a sync thread")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", dying_fsync)
+    # Two threads: stripe 0 gets items 0, 2, 4 and dies at item 2; stripe 1 gets 1, 3.
+    items = [(str(tmp_path / f"b{i}.rr"), b"doomed" if i == 2 else b"fine, %d" % i)
+             for i in range(5)]
+    results = write_outputs(items)
+    assert [r is None for r in results] == [True, True, False, True, False]
+    for failed in (results[2], results[4]):
+        assert isinstance(failed, OSError) and failed.errno == errno.EIO
+    assert results[4] is not None and results[4].filename == items[4][0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b0.rr", "b1.rr", "b3.rr"]
