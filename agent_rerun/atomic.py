@@ -66,8 +66,7 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
     if fd is not None:
         _write_all_fd(fd, data, shown)
         return
-    target = _follow(shown)
-    info = _lstat(target)
+    target, info = _resolve(shown)
     if info is None or stat.S_ISREG(info.st_mode):
         _write_regular(target, info, data, mode=mode, replace=True, keep_mode=True, shown=shown)
     elif stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode):
@@ -115,27 +114,28 @@ def write_outputs(items: Sequence[tuple[str, bytes]], *,
 def _write_group(items: Sequence[tuple[str, bytes]], mode: int) -> list[OSError | None]:
     results: list[OSError | None] = [None] * len(items)
     pending: dict[int, _Unnamed] = {}
+    #: Each folder named into, opened once for all its links and its fsync.
+    folders: dict[str, int | None] = {}
     try:
         for index, (path, data) in enumerate(items):  # write each, unnamed
             shown = os.fspath(path)
             try:
                 if _named_fd(shown) is not None:
                     continue  # written directly, in its turn
-                target = _follow(shown)
-                info = _lstat(target)
+                target, info = _resolve(shown)
                 if info is not None and not stat.S_ISREG(info.st_mode):
                     continue  # a device, FIFO, socket or folder: write_output decides
                 folder, name = os.path.split(target)
                 folder = folder or "."
                 new_mode = stat.S_IMODE(info.st_mode) if info is not None else mode
                 remove_stale_temporaries(folder)
-                pending[index] = _Unnamed.write(folder, name, target, data, new_mode, True)
+                pending[index] = _Unnamed.write(folder, name, target, data, new_mode, True,
+                                                existed=info is not None)
             except OSError as exc:
                 results[index] = _named_error(exc, shown)
         for index, error in _fsync_all(pending).items():  # make them durable
             pending.pop(index).abandon()
             results[index] = _named_error(error, os.fspath(items[index][0]))
-        folders: dict[str, None] = {}
         for index, (path, data) in enumerate(items):  # name them, in order
             if results[index] is not None:
                 continue
@@ -144,15 +144,19 @@ def _write_group(items: Sequence[tuple[str, bytes]], mode: int) -> list[OSError 
                 if unnamed is None:
                     write_output(path, data, mode=mode)
                 else:
-                    unnamed.name_it()
-                    folders[unnamed.folder] = None
+                    if unnamed.folder not in folders:
+                        folders[unnamed.folder] = _open_folder(unnamed.folder)
+                    unnamed.name_it(folders[unnamed.folder])
             except OSError as exc:
                 results[index] = _named_error(exc, os.fspath(path))
-        for folder in folders:
-            _fsync_dir(folder)
+        for folder, folder_fd in folders.items():
+            _fsync_dir(folder, folder_fd)
     finally:
         for unnamed in pending.values():  # an exception midway: leave nothing behind
             unnamed.abandon()
+        for folder_fd in folders.values():
+            if folder_fd is not None:
+                os.close(folder_fd)
     return results
 
 
@@ -239,8 +243,8 @@ def write_atomic(
     shown = os.fspath(path) if shown is None else shown
     if not replace and os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, "already exists", shown)
-    target = _follow(os.fspath(path), shown)
-    _write_regular(target, _lstat(target), data, mode=mode, replace=replace,
+    target, info = _resolve(os.fspath(path), shown)
+    _write_regular(target, info, data, mode=mode, replace=replace,
                    keep_mode=keep_mode, shown=shown)
 
 
@@ -256,7 +260,7 @@ def _write_regular(target: str, info: os.stat_result | None, data: bytes, *, mod
     folder = folder or "."
     try:
         remove_stale_temporaries(folder)
-        _write_new(folder, name, target, data, mode, replace)
+        _write_new(folder, name, target, data, mode, replace, existed=info is not None)
     except OSError as exc:  # name the file the user asked for, not a temporary one
         raise type(exc)(exc.errno, exc.strerror or str(exc), shown) from None
     _fsync_dir(folder)
@@ -312,9 +316,9 @@ def _remove_if_abandoned(candidate: str) -> bool:
 
 
 def _write_new(folder: str, name: str, target: str, data: bytes, mode: int,
-               replace: bool) -> None:
+               replace: bool, *, existed: bool) -> None:
     """Write the new file in full, durably, then give it its name."""
-    pending = _Unnamed.write(folder, name, target, data, mode, replace)
+    pending = _Unnamed.write(folder, name, target, data, mode, replace, existed=existed)
     try:
         os.fsync(pending.fd)
     except OSError:
@@ -331,19 +335,21 @@ class _Unnamed:
     """
 
     def __init__(self, fd: int, named: str | None, folder: str, name: str, target: str,
-                 replace: bool) -> None:
+                 replace: bool, existed: bool) -> None:
         self.fd, self.named, self.folder, self.name = fd, named, folder, name
-        self.target, self.replace = target, replace
+        self.target, self.replace, self.existed = target, replace, existed
 
     @classmethod
     def write(cls, folder: str, name: str, target: str, data: bytes, mode: int,
-              replace: bool) -> _Unnamed:
+              replace: bool, *, existed: bool) -> _Unnamed:
+        """``existed``: whether ``target`` was there when looked at (then it is
+        replaced by a rename; a new name is made with one link)."""
         fd = _open_unnamed(folder)
         named: str | None = None
         try:
             if fd is None:
                 fd, named = _open_named(folder, name)
-            _lock(fd, wait=True)  # marks it live for remove_stale_temporaries
+                _lock(fd, wait=True)  # marks it live for remove_stale_temporaries
             os.fchmod(fd, mode)
             _write_all(fd, data)
         except BaseException:
@@ -353,17 +359,29 @@ class _Unnamed:
             if fd is not None:
                 os.close(fd)
             raise
-        return cls(fd, named, folder, name, target, replace)
+        return cls(fd, named, folder, name, target, replace, existed)
 
-    def name_it(self) -> None:
-        """Give the file (already durable) its name, replacing or not, and close it."""
+    def name_it(self, folder_fd: int | None = None) -> None:
+        """Give the file (already durable) its name, replacing or not, and close it.
+
+        An unnamed file whose target did not exist is linked to its name
+        directly: no temporary name, no rename. Should the target have
+        appeared meanwhile, the link fails rather than overwrites, and a
+        replacing write then renames over it, as it would have anyway.
+        ``folder_fd``, when given, is the folder opened (for a group's many links).
+        """
         named = self.named
         try:
-            if named is None and not self.replace:
-                _link_fd(self.fd, self.folder, self.name)  # EEXIST rather than overwrite
-                return
+            if named is None and not (self.replace and self.existed):
+                try:
+                    _link_fd(self.fd, self.folder, self.name, folder_fd)
+                    return
+                except FileExistsError:
+                    if not self.replace:
+                        raise  # EEXIST rather than overwrite
             if named is None:  # a name only for the instant of the rename
-                named = _link_named(self.fd, self.folder, self.name)
+                _lock(self.fd, wait=True)  # marks it live for remove_stale_temporaries
+                named = _link_named(self.fd, self.folder, self.name, folder_fd)
             if self.replace:
                 os.replace(named, self.target)
             else:
@@ -430,24 +448,37 @@ def _open_named(folder: str, name: str) -> tuple[int, str]:
             continue
 
 
-def _link_named(fd: int, folder: str, name: str) -> str:
+def _link_named(fd: int, folder: str, name: str, folder_fd: int | None = None) -> str:
     while True:
         path = _temp_path(folder, name)
         try:
-            _link_fd(fd, folder, os.path.basename(path))
+            _link_fd(fd, folder, os.path.basename(path), folder_fd)
             return path
         except FileExistsError:
             continue
 
 
-def _link_fd(fd: int, folder: str, name: str) -> None:
+def _link_fd(fd: int, folder: str, name: str, folder_fd: int | None = None) -> None:
     """Give the unnamed file ``fd`` the name ``folder/name`` (linkat, following
-    /proc/self/fd/N; a dst_dir_fd makes os.link use linkat rather than link)."""
+    /proc/self/fd/N; a dst_dir_fd makes os.link use linkat rather than link).
+    ``folder_fd`` is ``folder`` already opened; otherwise it is opened here."""
+    if folder_fd is not None:
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder_fd, follow_symlinks=True)
+        return
     dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
     finally:
         os.close(dir_fd)
+
+
+def _open_folder(folder: str) -> int | None:
+    """``folder`` opened for links and its fsync, or None where it cannot be opened
+    (each link then opens it, and reports why it cannot)."""
+    try:
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -498,15 +529,18 @@ def _named_fd(path: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _follow(path: str, shown: str | None = None) -> str:
-    """A symbolic link's final target; refuses a link to nothing."""
-    if not os.path.islink(path):
-        return path
+def _resolve(path: str, shown: str | None = None) -> tuple[str, os.stat_result | None]:
+    """What writing to ``path`` writes: its final target (a symbolic link is
+    followed; a link to nothing is refused) and that target's lstat, None when
+    it does not exist yet."""
+    info = _lstat(path)
+    if info is None or not stat.S_ISLNK(info.st_mode):
+        return path, info
     target = os.path.realpath(path)
     if not os.path.lexists(target) or os.path.islink(target):
         raise FileNotFoundError(errno.ENOENT, "is a symbolic link to a missing file; "
                                 "not writing through it", shown or path)
-    return target
+    return target, _lstat(target)
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -532,8 +566,13 @@ def _kind(st_mode: int) -> str:
     return "special file"
 
 
-def _fsync_dir(folder: str) -> None:
-    """Make the rename itself durable; not every platform can open a folder."""
+def _fsync_dir(folder: str, folder_fd: int | None = None) -> None:
+    """Make the rename itself durable; not every platform can open a folder.
+    ``folder_fd`` is ``folder`` already opened (the caller closes it)."""
+    if folder_fd is not None:
+        with contextlib.suppress(OSError):
+            os.fsync(folder_fd)
+        return
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:

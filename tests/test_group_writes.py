@@ -41,11 +41,13 @@ def test_a_group_writes_each_output_as_write_output_would(tmp_path: Path) -> Non
         "dangling.rr", "dir.rr", "kept.rr", "link.rr", "new.rr", "real.rr"]
 
 
+@pytest.mark.parametrize("existing", [False, True], ids=["new files", "replaced files"])
 def test_every_name_appears_after_its_own_fsync_in_order(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Spies (the real calls still run): the order of fsyncs and renames, small groups."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool) -> None:
+    """Spies (the real calls still run): the order of fsyncs and namings, small groups.
+    A new file is named by one link, a replaced one by a rename over the old."""
     events: list[tuple[str, object]] = []
-    real_fsync, real_replace = os.fsync, os.replace
+    real_fsync, real_replace, real_link = os.fsync, os.replace, os.link
 
     def fsync(fd: int) -> None:
         inode = os.fstat(fd).st_ino
@@ -56,10 +58,19 @@ def test_every_name_appears_after_its_own_fsync_in_order(
         events.append(("name", os.stat(source).st_ino))
         real_replace(source, target)
 
+    def link(source: str, target: str, **options: object) -> None:
+        if atomic.TEMP_MARK not in target:  # a temporary name is not the name
+            events.append(("name", os.stat(source).st_ino))
+        real_link(source, target, **options)  # type: ignore[arg-type]
+
     monkeypatch.setattr(atomic.os, "fsync", fsync)
     monkeypatch.setattr(atomic.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "link", link)
     monkeypatch.setattr(atomic, "GROUP_FILES", 4)
     items = [(str(tmp_path / f"b{i:02}.rr"), b"bundle %d" % i) for i in range(10)]
+    if existing:
+        for path, _ in items:
+            Path(path).write_bytes(b"old")
     assert write_outputs(items) == [None] * 10
     synced = {inode for kind, inode in events if kind == "fsync"}
     named = [inode for kind, inode in events if kind == "name"]
@@ -117,3 +128,23 @@ def test_a_sync_thread_that_dies_leaves_its_files_unnamed(
         assert isinstance(failed, OSError) and failed.errno == errno.EIO
     assert results[4] is not None and results[4].filename == items[4][0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b0.rr", "b1.rr", "b3.rr"]
+
+
+def test_a_target_that_appears_before_its_link_is_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file made by someone else between the look at the target and the link:
+    the link fails rather than overwrites, and the replacing write renames over it."""
+    target = tmp_path / "late.rr"
+    real_link = os.link
+    raced = []
+
+    def link(source: str, name: str, **options: object) -> None:
+        if not raced:
+            raced.append(True)
+            target.write_bytes(b"theirs")
+        real_link(source, name, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic.os, "link", link)
+    assert write_outputs([(str(target), b"ours")]) == [None]
+    assert raced and target.read_bytes() == b"ours"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.rr"]
