@@ -30,11 +30,15 @@ import secrets
 import socket
 import stat
 import sys
+import time
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if sys.platform != "win32":
     import fcntl
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 #: Marks our named temporaries; only names matching :data:`_TEMP_NAME` are ever removed.
 TEMP_MARK = ".rerun-tmp-"
@@ -84,6 +88,8 @@ def write_output(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
 GROUP_FILES = 256
 #: fsyncs in flight at once: a journaling file system commits concurrent ones together.
 _SYNC_THREADS = 16
+#: An fsync that returns sooner than this (seconds) wrote nothing to a device.
+_INSTANT_SYNC = 20e-6
 
 
 def write_outputs(items: Sequence[tuple[str, bytes]], *,
@@ -163,12 +169,14 @@ def _write_group(items: Sequence[tuple[str, bytes]], mode: int) -> list[OSError 
 def _fsync_all(pending: dict[int, _Unnamed]) -> dict[int, OSError]:
     """fsync every pending file, ``_SYNC_THREADS`` at a time; the errors, by item index.
 
-    Each thread fsyncs its own stripe of the files, one after another: a task
-    handed to a pool for every file cost as much as writing a small bundle to
-    tmpfs. A file whose fsync did not return (its thread died of something
-    other than an ``OSError``) counts as failed, so it never gets its name.
+    Each of the process's sync threads fsyncs its own stripe of the files, one
+    after another: a pool task for every file, or new threads for every group,
+    cost more than writing a small bundle to tmpfs. Where an fsync returns at
+    once, the files are synced here, one after another. A file whose fsync did not
+    return (its stripe stopped at something other than an ``OSError``) counts
+    as failed, so it never gets its name.
     """
-    import threading
+    from concurrent.futures import wait
 
     indices = list(pending)
     errors: dict[int, OSError] = {}
@@ -183,25 +191,41 @@ def _fsync_all(pending: dict[int, _Unnamed]) -> dict[int, OSError]:
             else:
                 synced.add(index)
 
-    count = min(_SYNC_THREADS, len(indices))
-    if count < 2:
-        sync(indices)
+    # The first one tells what the rest will cost: a file system that returns at
+    # once (tmpfs) gains nothing from threads, only their hand-offs.
+    started = time.perf_counter()
+    sync(indices[:1])
+    rest = indices[1:]
+    count = min(_SYNC_THREADS, len(rest))
+    if count < 2 or time.perf_counter() - started < _INSTANT_SYNC:
+        sync(rest)
     else:
-        threads = [threading.Thread(target=sync, args=(indices[first::count],),
-                                    name=f"rerun-fsync-{first}", daemon=True)
-                   for first in range(count)]
-        started: list[threading.Thread] = []
+        pool = _sync_pool()
+        stripes = []
         try:
-            for thread in threads:
-                thread.start()
-                started.append(thread)
+            for first in range(count):
+                stripes.append(pool.submit(sync, rest[first::count]))
         finally:  # even when interrupted: no fsync may still run once the files close
-            for thread in started:
-                thread.join()
+            wait(stripes)
     for index in indices:
         if index not in synced and index not in errors:
             errors[index] = OSError(errno.EIO, "was not made durable (fsync did not return)")
     return errors
+
+
+#: The threads that fsync a group's files, started once per process (by pid: a
+#: forked child has the pool object but none of its threads).
+_sync_threads: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    global _sync_threads
+    if _sync_threads is None or _sync_threads[0] != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor
+
+        _sync_threads = (os.getpid(), ThreadPoolExecutor(max_workers=_SYNC_THREADS,
+                                                         thread_name_prefix="rerun-fsync"))
+    return _sync_threads[1]
 
 
 def _named_error(exc: OSError, shown: str) -> OSError:

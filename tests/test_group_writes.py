@@ -111,7 +111,7 @@ def test_a_sync_thread_that_dies_leaves_its_files_unnamed(
     may get a name; the other stripes' files are written."""
     real_fsync = os.fsync
     monkeypatch.setattr(atomic, "_SYNC_THREADS", 2)
-    monkeypatch.setattr("threading.excepthook", lambda args: None)  # the death is expected
+    monkeypatch.setattr(atomic, "_INSTANT_SYNC", 0.0)  # threads, whatever the file system
 
     def dying_fsync(fd: int) -> None:
         if os.fstat(fd).st_size == len(b"doomed"):
@@ -119,7 +119,8 @@ def test_a_sync_thread_that_dies_leaves_its_files_unnamed(
         real_fsync(fd)
 
     monkeypatch.setattr(atomic.os, "fsync", dying_fsync)
-    # Two threads: stripe 0 gets items 0, 2, 4 and dies at item 2; stripe 1 gets 1, 3.
+    # Item 0 is synced first, alone; then two threads: stripe 0 gets items 1, 3 and
+    # stripe 1 gets items 2, 4, and dies at item 2.
     items = [(str(tmp_path / f"b{i}.rr"), b"doomed" if i == 2 else b"fine, %d" % i)
              for i in range(5)]
     results = write_outputs(items)
@@ -128,6 +129,31 @@ def test_a_sync_thread_that_dies_leaves_its_files_unnamed(
         assert isinstance(failed, OSError) and failed.errno == errno.EIO
     assert results[4] is not None and results[4].filename == items[4][0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b0.rr", "b1.rr", "b3.rr"]
+
+
+def test_where_fsync_returns_at_once_the_files_are_synced_in_turn(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tmpfs-like: no sync thread is used, and a failing fsync still keeps its file
+    unnamed. (Mock: the instant threshold is raised so any disk counts as instant.)"""
+    import threading
+
+    real_fsync = os.fsync
+    threads: set[str] = set()
+    monkeypatch.setattr(atomic, "_INSTANT_SYNC", 1e9)
+
+    def watched_fsync(fd: int) -> None:
+        threads.add(threading.current_thread().name)
+        if os.fstat(fd).st_size == len(b"doomed"):
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", watched_fsync)
+    items = [(str(tmp_path / f"b{i}.rr"), b"doomed" if i == 3 else b"fine, %d" % i)
+             for i in range(40)]
+    results = write_outputs(items)
+    assert [i for i, r in enumerate(results) if r is not None] == [3]
+    assert threads == {threading.current_thread().name}
+    assert not (tmp_path / "b3.rr").exists() and len(list(tmp_path.iterdir())) == 39
 
 
 def test_a_target_that_appears_before_its_link_is_replaced(
