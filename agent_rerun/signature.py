@@ -131,6 +131,32 @@ def check_bundle_signature(bundle: Mapping[str, Any], payload: bytes | None = No
     return public_key
 
 
+def signed_bundle_bytes(payload: bytes, unsigned: Mapping[str, Any],
+                        block: Mapping[str, Any]) -> bytes:
+    """The JCS bytes of ``unsigned`` with the ``signature`` member ``block``, from
+    ``payload``, its signing payload (``signing_payload(unsigned)``).
+
+    JCS writes an object's members in key order, so the new member goes between
+    the members whose keys sort before ``"signature"`` and those after (in a
+    bundle, ``tolerance`` alone): only those after are encoded again. Comparing
+    a key with the ASCII ``"signature"`` gives the same order by code points as
+    by UTF-16 code units. A batch writes thousands of bundles whose payloads it
+    has just encoded for the signer.
+    """
+    if "signature" in unsigned or not all(type(key) is str for key in unsigned):
+        return jcs_bytes({**unsigned, "signature": block})
+    member = b'"signature":' + jcs_bytes(dict(block))
+    after = {key: value for key, value in unsigned.items() if key > "signature"}
+    if not after:
+        return b"{" + member + b"}" if payload == b"{}" else payload[:-1] + b"," + member + b"}"
+    tail = jcs_bytes(after)[1:]  # the members after, and the closing brace
+    if len(after) == len(unsigned):
+        return b"{" + member + b"," + tail
+    if not payload.endswith(b"," + tail):
+        raise ValueError("payload is not the signing payload of this bundle")
+    return payload[:-len(tail)] + member + b"," + tail
+
+
 def signature_block(public_key: bytes, signature: bytes) -> dict[str, str]:
     """The ``signature`` object a bundle carries."""
     return {"alg": "ed25519", "pubkey": encode(public_key), "sig": encode(signature)}

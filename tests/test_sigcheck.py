@@ -53,18 +53,39 @@ def test_each_batch_is_answered_with_its_first_bad_signature() -> None:
         assert first_failure(KEY.public_key, payloads, bad) == 17
     finally:
         checker.close()
-    assert checker._process.returncode is not None  # closed means gone
+    assert all(p.returncode is not None for p in checker.processes)  # closed means gone
 
 
-def test_a_helper_that_dies_is_reported_never_taken_for_a_pass() -> None:
+@pytest.mark.parametrize("killed", [0, 1])
+def test_a_helper_that_dies_is_reported_never_taken_for_a_pass(killed: int) -> None:
     payloads, signatures = signed(10)
-    checker = BatchChecker(KEY.public_key)
+    checker = BatchChecker(KEY.public_key, helpers=2)
     try:
-        checker._process.kill()  # a helper killed from outside: nothing else can make it die
-        checker._process.wait(10)
+        checker.processes[killed].kill()  # killed from outside: nothing else can make it die
+        checker.processes[killed].wait(10)
         with pytest.raises(CheckerGone):
             checker.submit(payloads, signatures)
             checker.failures()
+    finally:
+        checker.close()
+
+
+@pytest.mark.parametrize("helpers", [1, 2, 3])
+def test_a_batch_split_between_helpers_names_its_first_bad_signature(helpers: int) -> None:
+    """Each batch is cut into one part per helper; the answer is the first failure of
+    the whole batch, wherever the parts fall, for every size from empty up."""
+    payloads, signatures = signed(9)
+    cases = [(size, bad) for size in range(10) for bad in [(), *((i,) for i in range(size)),
+                                                              (0, size - 1), (size // 2, size - 1)]
+             if all(0 <= i < size for i in bad)]
+    checker = BatchChecker(KEY.public_key, helpers=helpers)
+    try:
+        assert len(checker.processes) == helpers
+        for size, bad in cases:
+            forged = [bytes(64) if i in bad else signature
+                      for i, signature in enumerate(signatures[:size])]
+            checker.submit(payloads[:size], forged)
+        assert checker.failures() == [min(bad, default=-1) for _, bad in cases]
     finally:
         checker.close()
 
@@ -74,18 +95,19 @@ def test_the_helper_leaves_when_its_parent_is_killed(tmp_path: Path) -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from agent_rerun.sigcheck import BatchChecker; "
-         "c = BatchChecker(bytes(32)); print(c._process.pid, flush=True); time.sleep(60)"],
+         "c = BatchChecker(bytes(32), helpers=2); "
+         "print(*(p.pid for p in c.processes), flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
-        helper = int(parent.stdout.readline())
-        assert alive(helper)
+        helpers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(helpers) == 2 and all(alive(helper) for helper in helpers)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 10
-        while alive(helper) and time.monotonic() < deadline:
+        while any(alive(helper) for helper in helpers) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not alive(helper)
+        assert not any(alive(helper) for helper in helpers)
     finally:
         parent.kill()
         parent.wait(10)
@@ -132,7 +154,7 @@ def test_more_batches_than_the_answer_pipe_holds_are_all_answered() -> None:
     worker.join(timeout=120)
     stuck = worker.is_alive()
     if stuck:  # the helper's death frees the worker's blocked write
-        checker._process.kill()
+        checker.processes[0].kill()
         worker.join(timeout=10)
     checker.close()
     assert not stuck, "submit and the helper waited on each other"

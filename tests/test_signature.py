@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent_rerun.b64 import encode
 from agent_rerun.signature import (
@@ -13,6 +18,7 @@ from agent_rerun.signature import (
     generate_key_pair,
     is_small_order,
     signature_block,
+    signed_bundle_bytes,
     signing_payload,
 )
 
@@ -97,3 +103,35 @@ def test_decode_signature_block_refuses_other_algorithms_and_loose_base64(
 def test_a_missing_block_is_an_error_not_a_pass() -> None:
     with pytest.raises(SignatureError, match="missing"):
         check_bundle_signature({"rerun_version": "0.1"})
+
+
+_KEYS_AROUND_SIGNATURE = st.sampled_from([
+    "a", "expected", "sampling", "sig", "signatur", "signaturd", "signature0", "signaturf",
+    "signatures", "t", "tolerance", "z", "\u00e9", "\ue000", "\U0001f600", "s\U0001f600",
+    "signatur\U0001f600", ""])
+
+
+@settings(max_examples=400, deadline=None)
+@given(unsigned=st.dictionaries(_KEYS_AROUND_SIGNATURE,
+                                st.recursive(st.none() | st.booleans() | st.integers(-9, 9)
+                                             | st.floats(allow_nan=False, allow_infinity=False)
+                                             | st.text(max_size=5),
+                                             lambda inner: st.lists(inner, max_size=3)
+                                             | st.dictionaries(st.text(max_size=3), inner,
+                                                               max_size=3),
+                                             max_leaves=8),
+                                max_size=6),
+       block=st.dictionaries(st.sampled_from(["alg", "pubkey", "sig"]), st.text(max_size=8)))
+def test_signed_bytes_from_the_payload_are_the_jcs_of_the_signed_bundle(
+        unsigned: dict[str, Any], block: dict[str, str]) -> None:
+    """The batch writer splices the signature into the payload it already has: the
+    bytes must be exactly the JCS of the signed bundle, wherever the keys sort."""
+    unsigned.pop("signature", None)
+    expected = rfc8785.dumps({**unsigned, "signature": block})
+    assert signed_bundle_bytes(signing_payload(unsigned), unsigned, block) == expected
+
+
+def test_signed_bytes_refuse_a_payload_of_another_bundle() -> None:
+    unsigned = {"a": 1, "tolerance": {"level": "byte"}}
+    with pytest.raises(ValueError, match="not the signing payload"):
+        signed_bundle_bytes(b'{"a":1,"tolerance":{"level":"semantic"}}', unsigned, {"sig": "x"})

@@ -474,8 +474,8 @@ def test_a_bad_signature_in_a_large_batch_is_caught_by_the_checking_process(
         corrupting[0] = True
         with pytest.raises(SignerError, match="does not verify with version 1"):
             sign_bundles(bundles, signer)
-        checker._process.kill()  # the helper dies (nothing else can make it)
-        checker._process.wait(10)
+        checker.processes[0].kill()  # the helper dies (nothing else can make it)
+        checker.processes[0].wait(10)
         with pytest.raises(SignerError, match="does not verify with version 1"):
             sign_bundles(bundles, signer)  # checked here now, still caught
         assert signer._batch_checker is False  # type: ignore[attr-defined]

@@ -194,11 +194,17 @@ class _Chunk:
         step's error in order; returns the failures."""
         from agent_rerun.atomic import write_outputs
         from agent_rerun.canonical import jcs_bytes
+        from agent_rerun.signature import signed_bundle_bytes
 
         outputs = [out_path for _, out_path, bundle in self.steps
                    if not isinstance(bundle, Exception)]
-        errors = iter(write_outputs([(out_path, jcs_bytes(bundle))
-                                     for out_path, bundle in zip(outputs, signed, strict=True)]))
+        if self.payloads:  # the signed bytes are the payload with the signature put in
+            data = [signed_bundle_bytes(payload, unsigned, bundle["signature"])
+                    for payload, unsigned, bundle in zip(self.payloads, self.unsigned, signed,
+                                                         strict=True)]
+        else:
+            data = [jcs_bytes(bundle) for bundle in signed]
+        errors = iter(write_outputs(list(zip(outputs, data, strict=True))))
         failures = 0
         for step_path, out_path, bundle in self.steps:
             if isinstance(bundle, Exception):
