@@ -6,9 +6,10 @@ about 6 ms of every ``rerun verify`` start, more than the verify of a small
 bundle. The records a verify builds (the policy, the result, the signer, a
 batch's pairs) derive from these bases instead and write their own
 ``__init__``; the bases give them
-what ``@dataclass`` would: a readable ``repr``, equality by value, and for the
-frozen kind, refusal of assignment, a hash, and pickling (batch verify sends
-results between processes).
+what ``@dataclass`` would: a readable ``repr``, equality by value, pattern
+matching, what ``dataclasses.asdict`` and ``replace`` need, and for the frozen
+kind, refusal of assignment, a hash, and pickling (batch verify sends results
+between processes).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ class Record:
     #: The attributes that make up the value: compared, shown, pickled.
     _fields: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``case SignerInfo(key, fingerprint):`` matches by position, as for a dataclass.
+        cls.__match_args__ = cls._fields  # type: ignore[attr-defined,misc]
+
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
@@ -43,6 +49,28 @@ class Record:
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Rebuilt by calling the class with the field values, in order."""
         return type(self), self._values()
+
+
+class _DataclassFields:
+    """``__dataclass_fields__``, made on first use from ``_fields``.
+
+    The records were dataclasses (the published package's ``VerifyResult`` and
+    ``KeyPair`` are), so callers may hand them to ``dataclasses.asdict``,
+    ``fields``, ``replace`` or ``is_dataclass``. Those look this attribute up,
+    and only then is ``dataclasses`` imported, to describe the fields; a verify,
+    which never asks, never imports it.
+    """
+
+    def __get__(self, instance: object, owner: type[Record]) -> dict[str, Any]:
+        import dataclasses
+
+        described = dataclasses.make_dataclass(owner.__name__, [(n, Any) for n in owner._fields])
+        fields: dict[str, Any] = described.__dataclass_fields__  # type: ignore[attr-defined]
+        owner.__dataclass_fields__ = fields  # type: ignore[attr-defined]  # asked once a class
+        return fields
+
+
+Record.__dataclass_fields__ = _DataclassFields()  # type: ignore[attr-defined]
 
 
 class FrozenRecord(Record):

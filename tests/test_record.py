@@ -70,3 +70,30 @@ def test_the_policy_cache_is_not_part_of_its_value() -> None:
     copied = pickle.loads(pickle.dumps(policy))
     assert copied == policy and copied.known_signers == {}
     assert VerifyPolicy().known_signers is not VerifyPolicy().known_signers
+
+
+def test_dataclasses_functions_still_apply() -> None:
+    """The records were dataclasses (the published package's VerifyResult and
+    KeyPair are): asdict, fields, replace and is_dataclass keep working."""
+    import dataclasses
+
+    info = _signer(trusted=True, principals=("ci",))
+    result = VerifyResult(True, [], ["W"], info)
+    assert dataclasses.is_dataclass(result) and dataclasses.is_dataclass(KeyPair)
+    assert [f.name for f in dataclasses.fields(SignerInfo)] == list(SignerInfo._fields)
+    as_dict = dataclasses.asdict(result)
+    assert as_dict["warnings"] == ["W"] and as_dict["signer"]["principals"] == ("ci",)
+    assert dataclasses.asdict(KeyPair(b"a", b"b")) == {"public_key": b"a", "private_key": b"b"}
+    changed = dataclasses.replace(info, name="laptop")
+    assert changed.name == "laptop" and changed.public_key == info.public_key
+    assert info.name is None  # frozen: replace made a new one
+    policy = dataclasses.replace(VerifyPolicy(), require_signature=True)
+    assert policy.require_signature and policy.known_signers == {}
+
+
+def test_records_match_by_position() -> None:
+    match KeyPair(b"a", b"b"):
+        case KeyPair(public, private):
+            assert (public, private) == (b"a", b"b")
+        case _:
+            raise AssertionError("no match")
