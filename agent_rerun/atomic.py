@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 if sys.platform != "win32":
     import fcntl
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 #: Marks our named temporaries; only names matching :data:`_TEMP_NAME` are ever removed.
 TEMP_MARK = ".rerun-tmp-"
@@ -176,8 +176,6 @@ def _fsync_all(pending: dict[int, _Unnamed]) -> dict[int, OSError]:
     return (its stripe stopped at something other than an ``OSError``) counts
     as failed, so it never gets its name.
     """
-    from concurrent.futures import wait
-
     indices = list(pending)
     errors: dict[int, OSError] = {}
     synced: set[int] = set()
@@ -201,16 +199,31 @@ def _fsync_all(pending: dict[int, _Unnamed]) -> dict[int, OSError]:
         sync(rest)
     else:
         pool = _sync_pool()
-        stripes = []
+        stripes: list[Future[None]] = []
         try:
             for first in range(count):
                 stripes.append(pool.submit(sync, rest[first::count]))
         finally:  # even when interrupted: no fsync may still run once the files close
-            wait(stripes)
+            _wait_all(stripes)
     for index in indices:
         if index not in synced and index not in errors:
             errors[index] = OSError(errno.EIO, "was not made durable (fsync did not return)")
     return errors
+
+
+def _wait_all(stripes: list[Future[None]]) -> None:
+    """Wait for every stripe to end: a Ctrl-C meanwhile is raised once they have."""
+    from concurrent.futures import wait
+
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            wait(stripes)
+            break
+        except BaseException as exc:  # re-raised below, once they are done
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 #: The threads that fsync a group's files, started once per process (by pid: a

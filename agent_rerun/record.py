@@ -24,7 +24,7 @@ class Record:
     plain dataclass is.
     """
 
-    __slots__ = ()
+    __slots__ = ("__weakref__",)  # weak references work, as on a dataclass
     #: The attributes that make up the value: compared, shown, pickled.
     _fields: ClassVar[tuple[str, ...]] = ()
 
@@ -61,12 +61,19 @@ class _DataclassFields:
     which never asks, never imports it.
     """
 
-    def __get__(self, instance: object, owner: type[Record]) -> dict[str, Any]:
-        import dataclasses
+    def __init__(self) -> None:
+        #: Each class's description, made once (never stored on the class: one made
+        #: for a base would hide the descriptor from its subclasses).
+        self._described: dict[type, dict[str, Any]] = {}
 
-        described = dataclasses.make_dataclass(owner.__name__, [(n, Any) for n in owner._fields])
-        fields: dict[str, Any] = described.__dataclass_fields__  # type: ignore[attr-defined]
-        owner.__dataclass_fields__ = fields  # type: ignore[attr-defined]  # asked once a class
+    def __get__(self, instance: object, owner: type[Record]) -> dict[str, Any]:
+        fields = self._described.get(owner)
+        if fields is None:
+            import dataclasses
+
+            described = dataclasses.make_dataclass(owner.__name__,
+                                                   [(name, Any) for name in owner._fields])
+            fields = self._described[owner] = described.__dataclass_fields__  # type: ignore[attr-defined]
         return fields
 
 
@@ -77,7 +84,8 @@ class FrozenRecord(Record):
     """A ``Record`` that cannot be changed once built, and so can be hashed.
 
     ``__init__`` fills the fields in with ``_assign``; any later assignment
-    raises ``AttributeError``, as a frozen dataclass's does.
+    raises ``dataclasses.FrozenInstanceError``, as a frozen dataclass's does
+    (imported only then).
     """
 
     __slots__ = ()
@@ -88,10 +96,14 @@ class FrozenRecord(Record):
             object.__setattr__(self, name, value)
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r} of {type(self).__qualname__}")
+        from dataclasses import FrozenInstanceError  # an AttributeError, as a frozen dataclass's
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r} of {type(self).__qualname__}")
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __hash__(self) -> int:
         return hash(self._values())

@@ -80,6 +80,9 @@ class BatchChecker:
             raise
         #: Per batch not answered yet: each part's helper and its first index.
         self._batches: list[list[tuple[_Helper, int]]] = []
+        #: Set when a call was cut short: some helper may owe an answer nobody
+        #: expects, which the next batch would be judged by. Every later call fails.
+        self._broken = False
 
     @property
     def processes(self) -> list[subprocess.Popen[bytes]]:
@@ -90,23 +93,44 @@ class BatchChecker:
         """Send one batch to be checked (``payloads[i]`` signed by ``signatures[i]``)."""
         if len(payloads) != len(signatures):
             raise ValueError("as many signatures as payloads")
+        self._usable()
         parts: list[tuple[_Helper, int]] = []
         share = -(-len(payloads) // len(self._helpers))  # ceiling: the last part is shorter
-        for helper, first in zip(self._helpers, range(0, len(payloads), share or 1),
-                                 strict=False):  # fewer parts than helpers for a small batch
-            helper.submit(payloads[first:first + share], signatures[first:first + share])
-            parts.append((helper, first))
+        try:
+            for helper, first in zip(self._helpers, range(0, len(payloads), share or 1),
+                                     strict=False):  # fewer parts than helpers: a small batch
+                helper.submit(payloads[first:first + share], signatures[first:first + share])
+                parts.append((helper, first))
+        except BaseException:
+            self._break()
+            raise
         self._batches.append(parts)
 
     def failures(self) -> list[int]:
         """For each batch sent since the last call, in order: the index of its first
         signature that does not verify, or -1 when all of them do."""
+        self._usable()
         answers = []
-        while self._batches:
-            failed = [first + answer for helper, first in self._batches.pop(0)
-                      if (answer := helper.answer()) >= 0]
-            answers.append(min(failed, default=-1))
+        try:
+            while self._batches:
+                failed = [first + answer for helper, first in self._batches[0]
+                          if (answer := helper.answer()) >= 0]
+                answers.append(min(failed, default=-1))
+                self._batches.pop(0)
+        except BaseException:
+            self._break()
+            raise
         return answers
+
+    def _usable(self) -> None:
+        if self._broken:
+            raise CheckerGone("the checking processes were interrupted; check here instead")
+
+    def _break(self) -> None:
+        """A call cut short (an error, Ctrl-C): the answers owed can no longer be
+        matched to their batches, so the helpers go and nothing more is answered."""
+        self._broken = True
+        self.close()
 
     def close(self) -> None:
         """Close the helpers' input (they then leave) and wait for them to end."""
@@ -138,7 +162,11 @@ class _Helper:
         self._output: IO[bytes] = self.process.stdout
         self._waiting: list[int] = []  # the sizes of the batches not answered yet
         self._answers: list[int] = []  # answers read early, not yet given out
-        self._send(_COUNT.pack(len(public_key)) + bytes(public_key))
+        try:
+            self._send(_COUNT.pack(len(public_key)) + bytes(public_key))
+        except CheckerGone:
+            self.close()
+            raise
 
     def submit(self, payloads: Sequence[bytes], signatures: Sequence[bytes]) -> None:
         parts = [_COUNT.pack(len(payloads))]

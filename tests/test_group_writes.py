@@ -10,6 +10,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,41 @@ def test_a_target_that_appears_before_its_link_is_replaced(
     assert write_outputs([(str(target), b"ours")]) == [None]
     assert raced and target.read_bytes() == b"ours"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late.rr"]
+
+
+def test_an_interrupt_while_files_sync_waits_for_every_sync_to_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the sync threads work: the files are closed (and nothing named)
+    only once every fsync has returned. Mock: a slow fsync and the interrupt, neither
+    of which a test can get from a real disk on demand."""
+    import concurrent.futures
+    import threading
+    import time
+
+    real_fsync, real_wait = os.fsync, concurrent.futures.wait
+    running = []
+    lock = threading.Lock()
+
+    def slow_fsync(fd: int) -> None:
+        with lock:
+            running.append(1)
+        time.sleep(0.01)
+        real_fsync(fd)
+        with lock:
+            running.pop()
+
+    interrupts = [KeyboardInterrupt()]
+
+    def interrupted_wait(*args: Any, **kwargs: Any) -> Any:
+        if interrupts:
+            raise interrupts.pop()
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(atomic, "_INSTANT_SYNC", 0.0)
+    monkeypatch.setattr(atomic.os, "fsync", slow_fsync)
+    monkeypatch.setattr(concurrent.futures, "wait", interrupted_wait)
+    items = [(str(tmp_path / f"b{i}.rr"), b"bundle %d" % i) for i in range(40)]
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(items)
+    assert running == []  # no fsync was still under way once the call gave up
+    assert list(tmp_path.iterdir()) == []  # and nothing got a name

@@ -97,3 +97,21 @@ def test_records_match_by_position() -> None:
             assert (public, private) == (b"a", b"b")
         case _:
             raise AssertionError("no match")
+
+
+def test_asking_a_base_class_leaves_the_records_described() -> None:
+    """Looking at the base (help(), inspect, is_dataclass) must not hide the fields
+    of the records not yet looked at."""
+    import dataclasses
+    import weakref
+
+    from agent_rerun.record import FrozenRecord, Record
+
+    assert dataclasses.is_dataclass(FrozenRecord) and dataclasses.is_dataclass(Record)
+    assert dataclasses.asdict(KeyPair(b"a", b"b")) == {"public_key": b"a", "private_key": b"b"}
+    assert dataclasses.asdict(_signer())["fingerprint"] == "SHA256:x"
+    assert dataclasses.replace(_signer(), name="n").name == "n"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        _signer().name = "x"
+    result = VerifyResult(True)
+    assert weakref.ref(result)() is result

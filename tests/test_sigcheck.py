@@ -159,3 +159,54 @@ def test_more_batches_than_the_answer_pipe_holds_are_all_answered() -> None:
     checker.close()
     assert not stuck, "submit and the helper waited on each other"
     assert answers == [0 if index in bad_at else -1 for index in range(20_000)]
+
+
+@pytest.mark.parametrize("cut_short", ["submit", "failures"])
+def test_a_call_cut_short_never_lets_a_later_batch_take_an_old_answer(
+        cut_short: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or a timeout raised by a signal handler) between two helpers' parts:
+    some helper then owes an answer nobody expects, which the next batch would be
+    judged by. Mock: the interruption, raised where a real one can land but not on
+    demand. The checker must refuse every later call, never pass a forged batch."""
+    payloads, signatures = signed(10)
+    checker = BatchChecker(KEY.public_key, helpers=2)
+    second = checker._helpers[1]
+    method = "submit" if cut_short == "submit" else "answer"
+    real = getattr(second, method)
+
+    def interrupted(*args: object) -> object:
+        monkeypatch.setattr(second, method, real)
+        raise KeyboardInterrupt
+
+    try:
+        if cut_short == "failures":
+            checker.submit(payloads, signatures)
+        monkeypatch.setattr(second, method, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            checker.submit(payloads, signatures)
+            checker.failures()
+        forged = [bytes(64), *signatures[1:]]
+        outcome: list[object] = []
+
+        def judge_the_forged_batch() -> None:
+            try:
+                checker.submit(payloads, forged)
+                outcome.append(checker.failures())
+            except CheckerGone as exc:
+                outcome.append(exc)
+
+        import threading
+
+        judge = threading.Thread(target=judge_the_forged_batch, daemon=True)
+        judge.start()
+        judge.join(timeout=30)
+        stuck = judge.is_alive()
+        if stuck:  # waiting for an answer that will not come: free it
+            for process in checker.processes:
+                process.kill()
+            judge.join(timeout=10)
+        assert not stuck, "the checker waited for an answer owed to an earlier batch"
+        assert len(outcome) == 1 and isinstance(outcome[0], CheckerGone), outcome
+        assert all(process.poll() is not None for process in checker.processes)
+    finally:
+        checker.close()

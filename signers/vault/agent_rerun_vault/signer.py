@@ -97,11 +97,13 @@ class VaultSigner(SignerBase):
                         self._check(chunk, answered)
                     signatures.extend(answered)
         except BaseException:
-            if checker is not None and sent:  # its answers would be taken for the next batch's
+            # Answers it may still owe would be taken for the next batch's: a new
+            # checker next time (unless it was lost already and checks happen here).
+            if checker is not None and self._batch_checker is checker:
                 self._batch_checker = None
                 checker.close()
             raise
-        if checker is not None:
+        if checker is not None:  # cut short in here, it refuses all further use
             self._settle(checker, sent)
         return signatures
 
