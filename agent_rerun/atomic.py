@@ -499,14 +499,14 @@ def _link_fd(fd: int, folder: str, name: str, folder_fd: int | None = None) -> N
     """Give the unnamed file ``fd`` the name ``folder/name`` (linkat, following
     /proc/self/fd/N; a dst_dir_fd makes os.link use linkat rather than link).
     ``folder_fd`` is ``folder`` already opened; otherwise it is opened here."""
-    if folder_fd is not None:
-        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder_fd, follow_symlinks=True)
+    if folder_fd is None:
+        opened = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            _link_fd(fd, folder, name, opened)
+        finally:
+            os.close(opened)
         return
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
-    finally:
-        os.close(dir_fd)
+    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder_fd, follow_symlinks=True)
 
 
 def _open_folder(folder: str) -> int | None:
