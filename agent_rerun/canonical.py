@@ -20,7 +20,14 @@ import hashlib
 from json.encoder import encode_basestring
 from typing import Any
 
-from agent_rerun.fastjcs import items_jcs, loaded, plain_jcs, takes
+from agent_rerun.fastjcs import (
+    SLICE_CHARS,
+    items_jcs,
+    loaded,
+    plain_jcs,
+    plain_jcs_sha256,
+    safe_chars,
+)
 from agent_rerun.jsonvalue import (
     MAX_DEPTH,
     MAX_SAFE_INTEGER,
@@ -57,8 +64,15 @@ def sha256_hex(data: bytes) -> str:
 
 
 def sha256_of_jcs(value: Any) -> str:
-    """The hash a bundle records for a JSON value: SHA-256 over its JCS bytes."""
-    return sha256_hex(jcs_bytes(value))
+    """The hash a bundle records for a JSON value: SHA-256 over its JCS bytes.
+
+    The bytes are hashed as they are written, never held whole (see
+    ``_fast_jcs_sha256``); refusals are ``jcs_bytes``'s.
+    """
+    try:
+        return "sha256:" + _fast_jcs_sha256(value, 0)
+    except (_NotPlain, UnicodeEncodeError, RecursionError):
+        return sha256_hex(_reference_dumps(value))
 
 
 def checked_sha256_of_jcs(value: Any, path: str, depth: int = 0) -> str:
@@ -93,9 +107,9 @@ def _fast_jcs_sha256(value: Any, depth: int) -> str:
     """The hex SHA-256 of the fast path's bytes, hashed as they are written: a
     transcript of a million messages would otherwise hold millions of small
     ``bytes`` chunks at once before they are joined."""
-    accelerated = plain_jcs(value, depth)
+    accelerated = plain_jcs_sha256(value, depth)
     if accelerated is not None:
-        return hashlib.sha256(accelerated).hexdigest()
+        return accelerated
     sink = _HashingSink()
     _encode(value, sink.append, depth, _SPLIT_LEVELS if loaded() else 0)
     sink.spill()
@@ -116,8 +130,13 @@ class _HashingSink(list):  # type: ignore[type-arg]
         self.clear()
 
 
-#: Chunks a ``_HashingSink`` holds before they are hashed.
-_SPILL_AT = 1 << 16
+#: Chunks a ``_HashingSink`` holds before they are hashed. Small, so that what
+#: is joined stays small: a join of a whole 0.6 MB message list is one buffer
+#: over glibc's mmap threshold (128 KiB), mapped and page-faulted afresh on every
+#: call (about 380 faults, 15% of a stdlib verify of that step, measured), where
+#: joins of a few dozen messages reuse the same heap memory. Spilling more often
+#: cost nothing measurable: a join and a hash update per 256 chunks.
+_SPILL_AT = 256
 
 
 def _fast_jcs_bytes(value: Any, depth: int = 0) -> bytes:
@@ -192,8 +211,8 @@ def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
                 emit(encode_basestring(item).encode("utf-8"))
             else:
                 _encode(item, emit, depth + 1)
-                if sink is not None and len(sink) >= _SPILL_AT:
-                    sink.spill()
+            if sink is not None and len(sink) >= _SPILL_AT:
+                sink.spill()
         emit(b"]")
     elif kind is str:
         emit(encode_basestring(value).encode("utf-8"))
@@ -228,25 +247,36 @@ def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:
 
     The items orjson takes go to it a run at a time, one call for all of them
     up to the next item it does not take, which is encoded by ``_encode_part``:
-    a call per item cost as much as the orjson time saved on a 10 MB step.
+    a call per item cost as much as the orjson time saved on a 10 MB step. A
+    run is also cut after about ``SLICE_CHARS`` characters, so that a hashed
+    list is written a slice at a time here too (see ``plain_jcs_sha256``).
     """
     sink = getattr(emit, "__self__", None)
     if not isinstance(sink, _HashingSink):
         sink = None
     separator = b"["
-    start = 0
+    start = run_chars = 0
     for index, item in enumerate(items):
-        if type(item) is str or takes(item, depth + 1):
-            continue
-        if index > start:
+        chars = len(item) if type(item) is str else safe_chars(item, depth + 1)
+        if chars >= 0:
+            run_chars += chars
+            if run_chars < SLICE_CHARS:
+                continue
             emit(separator)
             separator = b","
-            _encode_run(items[start:index], emit, depth)
-        emit(separator)
-        separator = b","
-        _encode_part(item, emit, depth + 1, split)
+            _encode_run(items[start:index + 1], emit, depth)
+        else:
+            if index > start:
+                emit(separator)
+                separator = b","
+                _encode_run(items[start:index], emit, depth)
+            emit(separator)
+            separator = b","
+            _encode_part(item, emit, depth + 1, split)
         start = index + 1
-        if sink is not None and len(sink) >= _SPILL_AT:
+        run_chars = 0
+        # A run just cut is about SLICE_CHARS characters by itself: hash it now.
+        if sink is not None and (chars >= 0 or len(sink) >= _SPILL_AT):
             sink.spill()
     if start < len(items):
         emit(separator)
@@ -255,7 +285,7 @@ def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:
 
 
 def _encode_run(run: list[Any], emit: Any, depth: int) -> None:
-    """Items ``takes`` accepted, comma-separated: orjson's bytes, or ours if it refuses."""
+    """Items ``safe_chars`` accepted, comma-separated: orjson's bytes, or ours if it refuses."""
     accelerated = items_jcs(run)
     if accelerated is not None:
         emit(accelerated)

@@ -9,6 +9,7 @@ accelerator, and with it switched off (the standard-library encoder alone).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -22,8 +23,8 @@ from hypothesis import strategies as st
 from samples import SAMPLE_ACTUAL, SAMPLE_STEP
 from support import as_doubles
 
-from agent_rerun import fastjcs
-from agent_rerun.canonical import checked_sha256_of_jcs, jcs_bytes, sha256_hex
+from agent_rerun import canonical, fastjcs
+from agent_rerun.canonical import checked_sha256_of_jcs, jcs_bytes, sha256_hex, sha256_of_jcs
 from agent_rerun.errors import ValidationError
 
 SAFE = 2**53 - 1
@@ -247,6 +248,60 @@ def test_one_value_orjson_refuses_does_not_keep_the_rest_from_it(
         assert written[0] >= 2 * len(expected) * 0.99
     else:
         assert written[0] == 0
+
+
+class _PieceSizes:
+    """Stands in for ``hashlib`` in the encoders: a real SHA-256 that also
+    records the size of every piece it is handed."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def sha256(self, data: bytes = b"") -> _RecordingHash:
+        recording = _RecordingHash(self.sizes)
+        if data:
+            recording.update(data)
+        return recording
+
+
+class _RecordingHash:
+    def __init__(self, sizes: list[int]) -> None:
+        self._hash = hashlib.sha256()
+        self._sizes = sizes
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._sizes.append(memoryview(data).nbytes)
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+@pytest.mark.parametrize("integral_at", [None, 0, 1500, 2999])
+def test_a_large_message_list_is_hashed_a_slice_at_a_time(
+        mode: str, integral_at: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """About 1.2 MB of messages reach SHA-256 in pieces of at most 256 KiB, on
+    every path (orjson whole, orjson around one message it refuses, the standard
+    library): one buffer of all of it was mapped and page-faulted afresh on every
+    call. The hash is still rfc8785's."""
+    messages = [_message(index, 0.25) for index in range(3000)]
+    if integral_at is not None:
+        messages[integral_at]["meta"]["score"] = 1.0
+    expected = rfc8785.dumps(messages)
+    want = sha256_hex(expected)
+    pieces = _PieceSizes()
+    monkeypatch.setattr(canonical, "hashlib", pieces)
+    monkeypatch.setattr(fastjcs, "hashlib", pieces)
+    assert checked_sha256_of_jcs(messages, "messages", 2) == want
+    assert sha256_of_jcs(messages) == want
+    assert sum(pieces.sizes) == 2 * len(expected)
+    assert max(pieces.sizes) <= 256 * 1024, max(pieces.sizes)
+    # A list of strings alone, too.
+    texts = [message["content"] for message in messages]
+    pieces.sizes.clear()
+    assert checked_sha256_of_jcs(texts, "texts") == "sha256:" + hashlib.sha256(
+        rfc8785.dumps(texts)).hexdigest()
+    assert max(pieces.sizes) <= 256 * 1024, max(pieces.sizes)
 
 
 _SAFE_ITEM = st.sampled_from([{"a": 0.5, "b": [1, "x"]}, "text é😀", [0.25], 7, None, True])
