@@ -121,12 +121,13 @@ def below_threshold(a: Sequence[float], b: Sequence[float], threshold: float) ->
     reference's left-to-right sums; only how the decision is reached differs.
     For float32 arrays (what ``check_embedding`` returns) a cheaper estimate
     decides first: math.hypot and math.dist (C loops, each under 1 ulp since
-    Python 3.10) give |a|, |b| and |a - b|, and dot = (|a|^2 + |b|^2 - |a - b|^2) / 2.
+    Python 3.10) give |a|, |b| and |a - b| piece by piece, and
+    dot = (|a|^2 + |b|^2 - |a - b|^2) / 2.
     The estimate and the reference are within the margin ``_estimate``
     returns of each other (see there), so when the estimate is farther than
     that from the threshold, the reference falls on the same side; otherwise, and for the
     value a failure prints, ``cosine`` itself runs. At 3,072 dims the estimate
-    costs about half the reference loop, most of it making one float object
+    costs under half the reference loop, most of it making one float object
     per float32 value, once per vector instead of once per pass.
     """
     if (isinstance(a, array) and isinstance(b, array) and a.typecode == b.typecode == "f"
@@ -145,35 +146,64 @@ def below_threshold(a: Sequence[float], b: Sequence[float], threshold: float) ->
 #: The unit roundoff of a double: 2**-53.
 _UNIT = 2.0**-53
 
+#: Values per piece in ``_estimate``: the float objects of a piece of both vectors
+#: stay in the L1 cache while the three C loops read them. Measured at 3,072 dims
+#: with the caches cold (as after a collection): whole vectors 408 us a verify,
+#: pieces of 256 values 402, 128 395, 64 387, 32 401, 16 419 (more calls).
+_PIECE = 64
+_PIECE_LAYOUT = struct.Struct(f"{_PIECE}f")
+
 
 def _estimate(a: array[float], b: array[float]) -> tuple[float, float] | None:
     """The estimated cosine of two float32 vectors and a bound on its distance
     from the reference's value, or None when the estimate cannot be trusted
     (a zero, non-finite or overflowing norm, or cancellation: the bound says so).
 
+    The vectors are read in k pieces of ``_PIECE`` values; for each, math.hypot
+    and math.dist (C loops, each under 1 ulp since Python 3.10) give the norms
+    of the piece of a, of b and of a - b, whose squares are summed.
+
     Error bound, with u = 2**-53 and A, B, D the exact squared norms of a, b and
-    a - b. hypot and dist are within 1 ulp (relative 2u; a float32 difference
-    rounds once more), so the squared norms are within about 10u, 10u and 12u,
-    relative; with D <= 2(A + B), the estimated dot is within 19u(A + B) of the
-    true one, and the estimate within 19u(A + B)/sqrt(AB) + 11u of the true
+    a - b. A piece's hypot is within 1 ulp (relative 2u; a float32 difference
+    rounds once more), so its square is within about 5u (7u for D) and the sum
+    of k such squares within (k + 9)u, (k + 9)u and (k + 11)u, relative (the
+    (k - 1)u of summing k non-negative terms, with room to spare). With D <=
+    2(A + B), the estimated dot (A + B - D) / 2 is within (3k + 33)u(A + B) / 2
+    of the true one; dividing by sqrt(AB), itself within (k + 10)u, puts the
+    estimate within ((1.5k + 17)(A + B) / sqrt(AB) + k + 11)u of the true
     cosine. The reference multiplies float32 values exactly and sums n products
     left to right, within (n - 1)u times the sum of |a_i b_i| <= sqrt(AB), so
     it is within about 2(n - 1)u + 4u of the true cosine. ``margin`` is more
     than twice the sum of the two.
     """
-    # One float object per value, made once for both C loops; struct makes the
-    # tuple from the array's buffer a tenth faster than iterating the array.
-    layout = f"{len(a)}f"
-    values_a, values_b = struct.unpack(layout, a), struct.unpack(layout, b)
-    norm_a = math.hypot(*values_a)
-    norm_b = math.hypot(*values_b)
-    scale = norm_a * norm_b
+    count = len(a)
+    whole = count - count % _PIECE
+    # Local names: three module attribute lookups per piece cost 9 us a verify.
+    unpack, hypot, dist = _PIECE_LAYOUT.unpack_from, math.hypot, math.dist
+    squares_a = squares_b = squares_gap = 0.0
+    for offset in range(0, whole * 4, _PIECE * 4):
+        piece_a = unpack(a, offset)
+        piece_b = unpack(b, offset)
+        norm_a = hypot(*piece_a)
+        norm_b = hypot(*piece_b)
+        gap = dist(piece_a, piece_b)
+        squares_a += norm_a * norm_a
+        squares_b += norm_b * norm_b
+        squares_gap += gap * gap
+    if whole < count:
+        last_a, last_b = a[whole:].tolist(), b[whole:].tolist()
+        norm_a, norm_b = hypot(*last_a), hypot(*last_b)
+        gap = dist(last_a, last_b)
+        squares_a += norm_a * norm_a
+        squares_b += norm_b * norm_b
+        squares_gap += gap * gap
+    scale = math.sqrt(squares_a) * math.sqrt(squares_b)
     if not 0 < scale < math.inf:
         return None
-    gap = math.dist(values_a, values_b)
-    squares = norm_a * norm_a + norm_b * norm_b
-    similarity = (squares - gap * gap) / 2 / scale
-    margin = _UNIT * (4 * len(a) + 64 + 64 * squares / scale)
+    squares = squares_a + squares_b
+    similarity = (squares - squares_gap) / 2 / scale
+    chunks = -(-count // _PIECE)
+    margin = _UNIT * (4 * count + (64 + 4 * chunks) * (1 + squares / scale))
     if not margin < 1e-6:  # never for real embeddings; cosine decides instead
         return None
     return similarity, margin

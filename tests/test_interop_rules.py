@@ -189,7 +189,8 @@ _SCALED = st.builds(lambda x, scale: float(array("f", [x * scale])[0]),
 
 @st.composite
 def _vector_pairs(draw: st.DrawFn) -> tuple[array[float], array[float]]:
-    dims = draw(st.integers(1, 80))
+    # Up to a few of the estimate's 64-value pieces, with and without a shorter last one.
+    dims = draw(st.one_of(st.integers(1, 80), st.sampled_from([63, 64, 65, 128, 129, 200])))
     a = draw(st.lists(st.one_of(_FLOAT32, _SCALED, st.floats(-1, 1, width=32)),
                       min_size=dims, max_size=dims))
     how = draw(st.sampled_from(["near", "random", "orthogonal", "scaled", "same"]))
@@ -230,6 +231,24 @@ def test_verify_decides_the_threshold_exactly_as_the_reference_cosine(
         assert got is not None and got == exact and f"{got:.4f}" == f"{exact:.4f}"
     else:
         assert got is None
+
+
+@settings(max_examples=600, deadline=None)
+@given(pair=_vector_pairs())
+def test_the_estimate_is_within_half_its_margin_of_the_reference(
+        pair: tuple[array[float], array[float]]) -> None:
+    """The margin is more than twice the error bound it is derived from, so an
+    estimate farther than half of it from the reference means the derivation
+    (or the code) is wrong, whatever the threshold."""
+    from agent_rerun.embedding import _estimate
+
+    a, b = pair
+    exact = _reference_cosine(a.tolist(), b.tolist())
+    estimate = _estimate(a, b)
+    assume(estimate is not None and math.isfinite(exact))
+    assert estimate is not None
+    similarity, margin = estimate
+    assert abs(similarity - exact) <= margin / 2
 
 
 def test_the_estimate_decides_real_embeddings_far_from_the_threshold() -> None:
