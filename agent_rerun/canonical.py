@@ -25,6 +25,7 @@ from agent_rerun.fastjcs import (
     items_jcs,
     loaded,
     plain_jcs,
+    plain_jcs_pieces,
     plain_jcs_sha256,
     safe_chars,
 )
@@ -66,7 +67,7 @@ def sha256_hex(data: bytes) -> str:
 def sha256_of_jcs(value: Any) -> str:
     """The hash a bundle records for a JSON value: SHA-256 over its JCS bytes.
 
-    The bytes are hashed as they are written, never held whole (see
+    The bytes are hashed as they are written, a part at a time (see
     ``_fast_jcs_sha256``); refusals are ``jcs_bytes``'s.
     """
     try:
@@ -104,9 +105,12 @@ def checked_jcs_bytes(value: Any, path: str) -> bytes:
 
 
 def _fast_jcs_sha256(value: Any, depth: int) -> str:
-    """The hex SHA-256 of the fast path's bytes, hashed as they are written: a
-    transcript of a million messages would otherwise hold millions of small
-    ``bytes`` chunks at once before they are joined."""
+    """The hex SHA-256 of the fast path's bytes, hashed as they are written, a
+    part at a time: orjson's in pieces of about ``SLICE_CHARS`` characters, ours
+    every ``_SPILL_AT`` chunks (only a single string longer than that is ever
+    one piece). Holding a value's bytes whole costs page faults on every call
+    once it passes the mmap threshold, and a transcript of a million messages
+    would hold millions of small chunks at once."""
     accelerated = plain_jcs_sha256(value, depth)
     if accelerated is not None:
         return accelerated
@@ -234,12 +238,27 @@ def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
 
 
 def _encode_part(value: Any, emit: Any, depth: int, split: int) -> None:
-    """One child of a value orjson refused: orjson's bytes if it takes it, else ours."""
-    accelerated = plain_jcs(value, depth)
-    if accelerated is not None:
-        emit(accelerated)
+    """One child of a value orjson refused: orjson's bytes if it takes it, else
+    ours. When hashing, orjson's bytes come a piece at a time, each hashed as
+    the sink fills, so a large child is never one buffer either."""
+    sink = getattr(emit, "__self__", None)
+    if not isinstance(sink, _HashingSink):
+        accelerated = plain_jcs(value, depth)
+        if accelerated is not None:
+            emit(accelerated)
+            return
     else:
-        _encode(value, emit, depth, split - 1)
+        pieces = plain_jcs_pieces(value, depth)
+        if pieces is not None:
+            try:
+                for index, piece in enumerate(pieces):
+                    if index:  # a large child: hash what came before each further piece
+                        sink.spill()
+                    emit(piece)
+            except TypeError:  # a lone surrogate past the first piece: start over
+                raise _NotPlain from None
+            return
+    _encode(value, emit, depth, split - 1)
 
 
 def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:

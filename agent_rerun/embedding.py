@@ -169,8 +169,8 @@ def _estimate(a: array[float], b: array[float]) -> tuple[float, float] | None:
     of k such squares within (k + 9)u, (k + 9)u and (k + 11)u, relative (the
     (k - 1)u of summing k non-negative terms, with room to spare). With D <=
     2(A + B), the estimated dot (A + B - D) / 2 is within (3k + 33)u(A + B) / 2
-    of the true one; dividing by sqrt(AB), itself within (k + 10)u, puts the
-    estimate within ((1.5k + 17)(A + B) / sqrt(AB) + k + 11)u of the true
+    of the true one; dividing by sqrt(A) sqrt(B), itself within (k + 12)u, puts
+    the estimate within ((1.5k + 17)(A + B) / sqrt(AB) + k + 13)u of the true
     cosine. The reference multiplies float32 values exactly and sums n products
     left to right, within (n - 1)u times the sum of |a_i b_i| <= sqrt(AB), so
     it is within about 2(n - 1)u + 4u of the true cosine. ``margin`` is more

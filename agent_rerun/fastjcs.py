@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER
@@ -67,7 +67,7 @@ def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
     refuses (the caller's encoder reports it). ``depth`` is how deep ``value``
     sits in its record, as for the caller's encoder.
     """
-    found = _writer_for(value, depth)
+    found = _writer_for(value, depth, None)
     if found is None:
         return None
     try:
@@ -76,49 +76,94 @@ def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
         return None
 
 
-def plain_jcs_sha256(value: Any, depth: int = 0) -> str | None:
-    """The hex SHA-256 of ``plain_jcs(value, depth)``, None where that is None.
+def plain_jcs_pieces(value: Any, depth: int = 0) -> Iterator[bytes | memoryview] | None:
+    """``plain_jcs(value, depth)`` in pieces of about ``SLICE_CHARS`` characters
+    each (a longer string is one piece), None where ``plain_jcs`` is None.
 
-    A large list (a step's messages) is written and hashed a slice at a time,
-    never as one buffer: a buffer of a 0.6 MB message list is past glibc's mmap
+    For hashing: one buffer of a 0.6 MB message list is past glibc's mmap
     threshold, so it was mapped and page-faulted afresh on every call (about 330
-    faults, 15% of the verify of that step, measured).
+    faults, 15% of the verify of that step, measured). Lists are cut into runs
+    of items, objects into members, as deep as a part is larger than a piece.
+    Iterating raises ``TypeError`` when orjson refuses a later piece (a lone
+    surrogate), after the pieces before it: the caller starts over its own way.
     """
-    found = _writer_for(value, depth)
+    large: dict[int, int] = {}
+    found = _writer_for(value, depth, large)
     if found is None:
         return None
-    dumps, chars = found
+    dumps, size = found
+    return _pieces(value, size, dumps, large)
+
+
+def plain_jcs_sha256(value: Any, depth: int = 0) -> str | None:
+    """The hex SHA-256 of ``plain_jcs(value, depth)``, None where that is None;
+    written and hashed a piece at a time (``plain_jcs_pieces``)."""
+    pieces = plain_jcs_pieces(value, depth)
+    if pieces is None:
+        return None
     hasher = hashlib.sha256()
     try:
-        if type(value) is list and chars > SLICE_CHARS:
-            step = max(1, len(value) * SLICE_CHARS // chars)
-            hasher.update(b"[")
-            for start in range(0, len(value), step):
-                if start:
-                    hasher.update(b",")
-                hasher.update(memoryview(dumps(value[start:start + step]))[1:-1])
-            hasher.update(b"]")
-        else:
-            hasher.update(dumps(value))
+        for piece in pieces:
+            hasher.update(piece)
     except TypeError:
         return None
     return hasher.hexdigest()
 
 
-#: About how many characters of strings ``plain_jcs_sha256`` writes at a time:
-#: under 128 KiB of output unless nearly every character needs a six-byte escape.
+#: About how many characters ``plain_jcs_pieces`` writes at a time: under 128 KiB
+#: of output unless most characters are four-byte UTF-8 or need six-byte escapes.
 SLICE_CHARS = 16_384
 
 
-def _writer_for(value: Any, depth: int) -> tuple[_Dumps, int] | None:
-    """orjson's writer and the characters of strings in ``value`` when orjson
-    provably writes it as JCS (loading orjson first if the value is large), else None."""
+def _pieces(value: Any, size: int, dumps: _Dumps,
+            large: dict[int, int]) -> Iterator[bytes | memoryview]:
+    """The pieces of a value the walk accepted; ``large`` holds the size of each
+    container in it larger than a piece (by ``id``), the rest are smaller."""
+    kind = type(value)
+    if size <= SLICE_CHARS or (kind is not list and kind is not dict) or not value:
+        yield dumps(value)
+    elif kind is dict:
+        # The walk refused keys whose code-point order may differ from JCS's
+        # UTF-16 order, so sorted() is the JCS order here.
+        for index, key in enumerate(sorted(value)):
+            yield (b"," if index else b"{") + dumps(key) + b":"
+            item = value[key]
+            yield from _pieces(item, large.get(id(item), 0), dumps, large)
+        yield b"}"
+    else:
+        # Runs of small items by count, from the average size of an item.
+        step = max(1, len(value) * SLICE_CHARS // size)
+        separator = b"["
+        start = 0
+        for index, item in enumerate(value):
+            if id(item) in large or index - start >= step:
+                if index > start:
+                    yield separator
+                    separator = b","
+                    yield memoryview(dumps(value[start:index]))[1:-1]
+                start = index
+                if id(item) in large:
+                    yield separator
+                    separator = b","
+                    yield from _pieces(item, large[id(item)], dumps, large)
+                    start = index + 1
+        if start < len(value):
+            yield separator
+            yield memoryview(dumps(value[start:]))[1:-1]
+        yield b"]"
+
+
+def _writer_for(value: Any, depth: int,
+                large: dict[int, int] | None) -> tuple[_Dumps, int] | None:
+    """orjson's writer and the walk's size of ``value`` when orjson provably
+    writes it as JCS (loading orjson first if the value is large), else None;
+    ``large`` as for ``_safe_chars``."""
     dumps = _dumps
     if dumps is False:
         return None
     if dumps is None and not _installed():
         return None
-    chars = _safe_chars(value, depth)
+    chars = _safe_chars(value, depth, large)
     if chars < 0:
         # Refused, but when the walk had already passed enough text, load orjson
         # anyway: the caller's encoder then hands it the value's safe parts
@@ -137,10 +182,10 @@ def _writer_for(value: Any, depth: int) -> tuple[_Dumps, int] | None:
 
 
 def safe_chars(value: Any, depth: int) -> int:
-    """The characters of strings in ``value`` when orjson provably writes it as
-    JCS, else a negative number (the walk alone: orjson need not be loaded);
-    ``depth`` as for ``plain_jcs``."""
-    return _safe_chars(value, depth)
+    """About the characters of ``value``'s JSON text (see ``_safe_chars``) when
+    orjson provably writes it as JCS, else a negative number (the walk alone:
+    orjson need not be loaded); ``depth`` as for ``plain_jcs``."""
+    return _safe_chars(value, depth, None)
 
 
 def items_jcs(items: list[Any]) -> bytes | None:
@@ -195,12 +240,17 @@ def _load() -> _Dumps | None:
 
 #: Returned by the walk for a scalar orjson must not write: -1 - (characters seen).
 _UNSAFE = -1
+#: What the walk counts for an integer, ``null``, ``true`` or ``false``: a rough
+#: length, so that a list of numbers is cut into pieces too.
+_LITERAL_CHARS = 4
 
 
-def _safe_chars(value: Any, depth: int) -> int:
-    """Characters of strings in ``value`` (keys included), or, when some part of
-    it is outside what orjson provably writes as JCS, ``-1 - n`` where ``n`` is
-    the characters the walk passed before it stopped there."""
+def _safe_chars(value: Any, depth: int, large: dict[int, int] | None) -> int:
+    """About the characters of ``value``'s JSON text: strings and keys in full,
+    a float's digits, ``_LITERAL_CHARS`` for any other scalar. When some part of
+    it is outside what orjson provably writes as JCS: ``-1 - n`` where ``n`` is
+    the count the walk had reached when it stopped there. With ``large``, each
+    container counted above ``SLICE_CHARS`` is recorded there, by ``id``."""
     kind = type(value)
     if kind is str:
         return len(value)
@@ -219,10 +269,12 @@ def _safe_chars(value: Any, depth: int) -> int:
             if type(item) is str:
                 total += len(item)
             else:
-                part = _safe_chars(item, depth + 1)
+                part = _safe_chars(item, depth + 1, large)
                 if part < 0:
                     return part - total
                 total += part
+        if large is not None and total > SLICE_CHARS:
+            large[id(value)] = total
         return total
     if kind is list:
         if depth >= MAX_DEPTH:
@@ -232,17 +284,21 @@ def _safe_chars(value: Any, depth: int) -> int:
             if type(item) is str:
                 total += len(item)
             else:
-                part = _safe_chars(item, depth + 1)
+                part = _safe_chars(item, depth + 1, large)
                 if part < 0:
                     return part - total
                 total += part
+        if large is not None and total > SLICE_CHARS:
+            large[id(value)] = total
         return total
     if kind is int:
-        return 0 if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _UNSAFE
+        return _LITERAL_CHARS if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _UNSAFE
     if kind is float:
         text = float.__repr__(value)
         # Exponent form, integral values (1.0, -0.0), inf and nan differ from JCS.
-        return _UNSAFE if "e" in text or text.endswith(".0") or "n" in text else 0
+        if "e" in text or text.endswith(".0") or "n" in text:
+            return _UNSAFE
+        return len(text)
     if value is None or kind is bool:
-        return 0
+        return _LITERAL_CHARS
     return _UNSAFE

@@ -149,7 +149,12 @@ OUTSIDE_DOMAIN = ("is beyond +/-(2**53 - 1) and not a double's canonical spellin
 
 
 def _short(number: int) -> str:
-    text = str(number)
+    """The integer as an error names it: cut short when long, and by its size
+    alone past ``sys.get_int_max_str_digits()``, where ``str`` raises."""
+    try:
+        text = str(number)
+    except ValueError:
+        return f"of {number.bit_length()} bits"
     return text if len(text) <= 24 else f"{text[:20]}...({len(text)} digits)"
 
 _SURROGATE = "string contains a lone surrogate (not valid Unicode)"

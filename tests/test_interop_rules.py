@@ -245,8 +245,9 @@ def test_the_estimate_is_within_half_its_margin_of_the_reference(
     a, b = pair
     exact = _reference_cosine(a.tolist(), b.tolist())
     estimate = _estimate(a, b)
-    assume(estimate is not None and math.isfinite(exact))
-    assert estimate is not None
+    assume(math.isfinite(exact))
+    if estimate is None:  # declined: cosine itself decides, nothing to bound
+        return
     similarity, margin = estimate
     assert abs(similarity - exact) <= margin / 2
 
