@@ -107,8 +107,8 @@ def checked_jcs_bytes(value: Any, path: str) -> bytes:
 def _fast_jcs_sha256(value: Any, depth: int) -> str:
     """The hex SHA-256 of the fast path's bytes, hashed as they are written, a
     part at a time: orjson's in pieces of about ``SLICE_CHARS`` characters, ours
-    every ``_SPILL_AT`` chunks (only a single string longer than that is ever
-    one piece). Holding a value's bytes whole costs page faults on every call
+    every ``_SPILL_AT`` chunks and after each string of ``_LONG_STRING``
+    characters or more (a single string is one piece, however long). Holding a value's bytes whole costs page faults on every call
     once it passes the mmap threshold, and a transcript of a million messages
     would hold millions of small chunks at once."""
     accelerated = plain_jcs_sha256(value, depth)
@@ -133,6 +133,24 @@ class _HashingSink(list):  # type: ignore[type-arg]
         self.hasher.update(b"".join(self))
         self.clear()
 
+
+def _hashing_sink(emit: Any) -> _HashingSink | None:
+    """The sink ``emit`` appends to when it is a ``_HashingSink``'s, else None."""
+    sink = getattr(emit, "__self__", None)
+    return sink if isinstance(sink, _HashingSink) else None
+
+
+def _spill(emit: Any) -> None:
+    """Hash what a hashing sink holds, when ``emit`` is one's."""
+    sink = _hashing_sink(emit)
+    if sink is not None:
+        sink.spill()
+
+
+#: Objects with more members than this check the sink after each member.
+_SMALL_OBJECT = 16
+#: A string this long (in characters) is hashed as soon as it is written.
+_LONG_STRING = 2048
 
 #: Chunks a ``_HashingSink`` holds before they are hashed. Small, so that what
 #: is joined stays small: a join of a whole 0.6 MB message list is one buffer
@@ -179,12 +197,17 @@ def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
             emit(b"{}")
             return
         keys = tuple(value)
+        # A hashing sink is emptied as it fills: checked after each member of a
+        # large object (small ones skip the look), and after any long string.
+        sink = _hashing_sink(emit) if len(keys) > _SMALL_OBJECT else None
         for key, prefix in _PLAN_CACHE.get(keys) or _plan(keys):
             item = value[key]
             emit(prefix)
             item_kind = type(item)
             if item_kind is str:
                 emit(encode_basestring(item).encode("utf-8"))
+                if len(item) >= _LONG_STRING:
+                    _spill(emit)
             elif item_kind is int and -_INT_LIMIT <= item <= _INT_LIMIT:
                 emit(int.__repr__(item).encode("ascii"))
             elif item_kind is float:
@@ -193,6 +216,8 @@ def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
                 _encode_part(item, emit, depth + 1, split)
             else:
                 _encode(item, emit, depth + 1)
+            if sink is not None and len(sink) >= _SPILL_AT:
+                sink.spill()
         emit(b"}")
     elif kind is list:
         if depth >= MAX_DEPTH:
@@ -205,17 +230,17 @@ def _encode(value: Any, emit: Any, depth: int, split: int = 0) -> None:
             return
         separator = b"["
         # ``emit`` is a list's append; a hashing sink's is emptied as it fills.
-        sink = getattr(emit, "__self__", None)
-        if not isinstance(sink, _HashingSink):
-            sink = None
+        sink = _hashing_sink(emit)
         for item in value:
             emit(separator)
             separator = b","
             if type(item) is str:
                 emit(encode_basestring(item).encode("utf-8"))
+                long_string = len(item) >= _LONG_STRING
             else:
                 _encode(item, emit, depth + 1)
-            if sink is not None and len(sink) >= _SPILL_AT:
+                long_string = False
+            if sink is not None and (long_string or len(sink) >= _SPILL_AT):
                 sink.spill()
         emit(b"]")
     elif kind is str:
@@ -241,8 +266,8 @@ def _encode_part(value: Any, emit: Any, depth: int, split: int) -> None:
     """One child of a value orjson refused: orjson's bytes if it takes it, else
     ours. When hashing, orjson's bytes come a piece at a time, each hashed as
     the sink fills, so a large child is never one buffer either."""
-    sink = getattr(emit, "__self__", None)
-    if not isinstance(sink, _HashingSink):
+    sink = _hashing_sink(emit)
+    if sink is None:
         accelerated = plain_jcs(value, depth)
         if accelerated is not None:
             emit(accelerated)
@@ -251,14 +276,18 @@ def _encode_part(value: Any, emit: Any, depth: int, split: int) -> None:
         pieces = plain_jcs_pieces(value, depth)
         if pieces is not None:
             try:
-                for index, piece in enumerate(pieces):
-                    if index:  # a large child: hash what came before each further piece
-                        sink.spill()
+                for piece in pieces:
                     emit(piece)
+                    if len(piece) >= _SPILL_PIECE:
+                        sink.spill()
             except TypeError:  # a lone surrogate past the first piece: start over
                 raise _NotPlain from None
             return
     _encode(value, emit, depth, split - 1)
+
+
+#: A piece of orjson's this long (a run, or a long string) is hashed at once.
+_SPILL_PIECE = 1 << 12
 
 
 def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:
@@ -270,9 +299,7 @@ def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:
     run is also cut after about ``SLICE_CHARS`` characters, so that a hashed
     list is written a slice at a time here too (see ``plain_jcs_sha256``).
     """
-    sink = getattr(emit, "__self__", None)
-    if not isinstance(sink, _HashingSink):
-        sink = None
+    sink = _hashing_sink(emit)
     separator = b"["
     start = run_chars = 0
     for index, item in enumerate(items):

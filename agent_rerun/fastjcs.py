@@ -29,9 +29,10 @@ from typing import Any
 
 from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER
 
-#: Until orjson has been loaded, values with fewer characters of strings than
-#: this are encoded in Python: ``rerun verify`` of a small bundle should not pay
-#: for importing orjson at start-up. Once it is loaded (by a large value, or by
+#: Until orjson has been loaded, values the walk counts below this (about the
+#: characters of their JSON text, see ``_safe_chars``) are encoded in Python:
+#: ``rerun verify`` of a small bundle should not pay for importing orjson at
+#: start-up. Once it is loaded (by a large value, or by
 #: ``preload`` in a batch), every value orjson writes as JCS goes to it: even a
 #: message of a few hundred characters is walked and written faster than our
 #: encoder writes it.
@@ -77,32 +78,39 @@ def plain_jcs(value: Any, depth: int = 0) -> bytes | None:
 
 
 def plain_jcs_pieces(value: Any, depth: int = 0) -> Iterator[bytes | memoryview] | None:
-    """``plain_jcs(value, depth)`` in pieces of about ``SLICE_CHARS`` characters
-    each (a longer string is one piece), None where ``plain_jcs`` is None.
+    """``plain_jcs(value, depth)`` in pieces of at most about ``SLICE_CHARS``
+    characters each (but a longer string, and a short piece where a part too
+    large for a piece begins or ends), None where ``plain_jcs`` is None.
 
     For hashing: one buffer of a 0.6 MB message list is past glibc's mmap
     threshold, so it was mapped and page-faulted afresh on every call (about 330
     faults, 15% of the verify of that step, measured). Lists are cut into runs
-    of items, objects into members, as deep as a part is larger than a piece.
+    of items and objects into runs of members, each run one orjson call, and a
+    part too large for a piece is cut in turn, however deep.
     Iterating raises ``TypeError`` when orjson refuses a later piece (a lone
     surrogate), after the pieces before it: the caller starts over its own way.
     """
-    large: dict[int, int] = {}
-    found = _writer_for(value, depth, large)
+    sizes: dict[int, int] = {}
+    found = _writer_for(value, depth, sizes)
     if found is None:
         return None
     dumps, size = found
-    return _pieces(value, size, dumps, large)
+    if size <= SLICE_CHARS:
+        try:
+            return iter((dumps(value),))
+        except TypeError:  # as plain_jcs: a lone surrogate
+            return None
+    return _pieces(value, size, dumps, sizes)
 
 
 def plain_jcs_sha256(value: Any, depth: int = 0) -> str | None:
     """The hex SHA-256 of ``plain_jcs(value, depth)``, None where that is None;
     written and hashed a piece at a time (``plain_jcs_pieces``)."""
-    pieces = plain_jcs_pieces(value, depth)
-    if pieces is None:
-        return None
     hasher = hashlib.sha256()
     try:
+        pieces = plain_jcs_pieces(value, depth)
+        if pieces is None:
+            return None
         for piece in pieces:
             hasher.update(piece)
     except TypeError:
@@ -113,57 +121,87 @@ def plain_jcs_sha256(value: Any, depth: int = 0) -> str | None:
 #: About how many characters ``plain_jcs_pieces`` writes at a time: under 128 KiB
 #: of output unless most characters are four-byte UTF-8 or need six-byte escapes.
 SLICE_CHARS = 16_384
+#: The walk records (with ``sizes``) every container it counts above this; one it
+#: did not record is taken to be this large when runs are cut: at worst a run is
+#: then cut early, into more orjson calls, never late.
+_SIZED_ABOVE = 256
+#: What a run counts for a float in a list (its text is at most this long).
+_FLOAT_CHARS = 24
 
 
 def _pieces(value: Any, size: int, dumps: _Dumps,
-            large: dict[int, int]) -> Iterator[bytes | memoryview]:
-    """The pieces of a value the walk accepted; ``large`` holds the size of each
-    container in it larger than a piece (by ``id``), the rest are smaller."""
-    kind = type(value)
-    if size <= SLICE_CHARS or (kind is not list and kind is not dict) or not value:
-        yield dumps(value)
-    elif kind is dict:
+            sizes: dict[int, int]) -> Iterator[bytes | memoryview]:
+    """The pieces of a list or object the walk accepted and counted at ``size``,
+    more than a piece; ``sizes`` as ``_safe_chars`` filled it."""
+    keys: list[str] | None = None
+    if type(value) is dict:
         # The walk refused keys whose code-point order may differ from JCS's
         # UTF-16 order, so sorted() is the JCS order here.
-        for index, key in enumerate(sorted(value)):
-            yield (b"," if index else b"{") + dumps(key) + b":"
-            item = value[key]
-            yield from _pieces(item, large.get(id(item), 0), dumps, large)
-        yield b"}"
+        keys = sorted(value)
+        items = [value[key] for key in keys]
+        opening, closing = b"{", b"}"
     else:
-        # Runs of small items by count, from the average size of an item.
-        step = max(1, len(value) * SLICE_CHARS // size)
-        separator = b"["
-        start = 0
-        for index, item in enumerate(value):
-            if id(item) in large or index - start >= step:
-                if index > start:
-                    yield separator
-                    separator = b","
-                    yield memoryview(dumps(value[start:index]))[1:-1]
-                start = index
-                if id(item) in large:
-                    yield separator
-                    separator = b","
-                    yield from _pieces(item, large[id(item)], dumps, large)
-                    start = index + 1
-        if start < len(value):
+        items = value
+        opening, closing = b"[", b"]"
+    separator = opening
+    start = counted = 0
+    for index, item in enumerate(items):
+        kind = type(item)
+        if kind is str:
+            part = len(item)
+        elif kind is float:
+            part = _FLOAT_CHARS
+        elif kind is dict or kind is list:
+            part = sizes.get(id(item), _SIZED_ABOVE)
+        else:
+            part = _LITERAL_CHARS
+        if keys is not None:
+            part += len(keys[index])
+        if part > SLICE_CHARS and (kind is dict or kind is list):
+            if index > start:  # the run before it
+                yield separator
+                separator = b","
+                yield _run(value, keys, start, index, dumps)
             yield separator
-            yield memoryview(dumps(value[start:]))[1:-1]
-        yield b"]"
+            separator = b","
+            if keys is not None:
+                yield dumps(keys[index]) + b":"
+            yield from _pieces(item, sizes[id(item)], dumps, sizes)
+            start, counted = index + 1, 0
+            continue
+        counted += part
+        if counted >= SLICE_CHARS:
+            yield separator
+            separator = b","
+            yield _run(value, keys, start, index + 1, dumps)
+            start, counted = index + 1, 0
+    if start < len(items):
+        yield separator
+        yield _run(value, keys, start, len(items), dumps)
+    yield closing
+
+
+def _run(value: Any, keys: list[str] | None, start: int, end: int,
+         dumps: _Dumps) -> memoryview:
+    """Items ``start`` to ``end`` of a list (``keys`` None), or those members of
+    an object (its ``keys`` in JCS order), comma-separated: one orjson call,
+    which sorts a run of members as ``keys`` are sorted."""
+    if keys is None:
+        return memoryview(dumps(value[start:end]))[1:-1]
+    return memoryview(dumps({key: value[key] for key in keys[start:end]}))[1:-1]
 
 
 def _writer_for(value: Any, depth: int,
-                large: dict[int, int] | None) -> tuple[_Dumps, int] | None:
+                sizes: dict[int, int] | None) -> tuple[_Dumps, int] | None:
     """orjson's writer and the walk's size of ``value`` when orjson provably
     writes it as JCS (loading orjson first if the value is large), else None;
-    ``large`` as for ``_safe_chars``."""
+    ``sizes`` as for ``_safe_chars``."""
     dumps = _dumps
     if dumps is False:
         return None
     if dumps is None and not _installed():
         return None
-    chars = _safe_chars(value, depth, large)
+    chars = _safe_chars(value, depth, sizes)
     if chars < 0:
         # Refused, but when the walk had already passed enough text, load orjson
         # anyway: the caller's encoder then hands it the value's safe parts
@@ -245,12 +283,12 @@ _UNSAFE = -1
 _LITERAL_CHARS = 4
 
 
-def _safe_chars(value: Any, depth: int, large: dict[int, int] | None) -> int:
+def _safe_chars(value: Any, depth: int, sizes: dict[int, int] | None) -> int:
     """About the characters of ``value``'s JSON text: strings and keys in full,
     a float's digits, ``_LITERAL_CHARS`` for any other scalar. When some part of
     it is outside what orjson provably writes as JCS: ``-1 - n`` where ``n`` is
-    the count the walk had reached when it stopped there. With ``large``, each
-    container counted above ``SLICE_CHARS`` is recorded there, by ``id``."""
+    the count the walk had reached when it stopped there. With ``sizes``, each
+    container counted above ``_SIZED_ABOVE`` is recorded there, by ``id``."""
     kind = type(value)
     if kind is str:
         return len(value)
@@ -269,12 +307,12 @@ def _safe_chars(value: Any, depth: int, large: dict[int, int] | None) -> int:
             if type(item) is str:
                 total += len(item)
             else:
-                part = _safe_chars(item, depth + 1, large)
+                part = _safe_chars(item, depth + 1, sizes)
                 if part < 0:
                     return part - total
                 total += part
-        if large is not None and total > SLICE_CHARS:
-            large[id(value)] = total
+        if sizes is not None and total > _SIZED_ABOVE:
+            sizes[id(value)] = total
         return total
     if kind is list:
         if depth >= MAX_DEPTH:
@@ -284,12 +322,12 @@ def _safe_chars(value: Any, depth: int, large: dict[int, int] | None) -> int:
             if type(item) is str:
                 total += len(item)
             else:
-                part = _safe_chars(item, depth + 1, large)
+                part = _safe_chars(item, depth + 1, sizes)
                 if part < 0:
                     return part - total
                 total += part
-        if large is not None and total > SLICE_CHARS:
-            large[id(value)] = total
+        if sizes is not None and total > _SIZED_ABOVE:
+            sizes[id(value)] = total
         return total
     if kind is int:
         return _LITERAL_CHARS if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _UNSAFE

@@ -154,7 +154,7 @@ def _short(number: int) -> str:
     try:
         text = str(number)
     except ValueError:
-        return f"of {number.bit_length()} bits"
+        return f"{'-' if number < 0 else ''}({number.bit_length()} bits)"
     return text if len(text) <= 24 else f"{text[:20]}...({len(text)} digits)"
 
 _SURROGATE = "string contains a lone surrogate (not valid Unicode)"

@@ -91,6 +91,7 @@ BAD_VALUES = {
     "integer past 2**53-1": 2**53 + 1,
     # str() of it raises (sys.get_int_max_str_digits): the error must still name it.
     "integer of 5,001 digits": 10**5000,
+    "negative integer of 5,001 digits": -(10**5000),
     "NaN": math.nan,
     "tuple": (1, 2),
     "deep": nested(MAX_DEPTH + 5),

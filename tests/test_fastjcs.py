@@ -288,16 +288,25 @@ def _large_value(shape: str) -> Any:
         return [{"score": 1.0, "parts": messages}]
     if shape == "strings":
         return [message["content"] for message in messages]
-    if shape == "numbers":  # no strings at all
-        return [[index / 7 + place / 13 for place in range(3072)] for index in range(30)]
+    if shape == "numbers":  # no strings at all, and no integral float (orjson takes it)
+        return [[(index * 3072 + place) / 7 + 0.5 for place in range(3072)]
+                for index in range(30)]
     if shape == "integers, 1.0 last":
         return [*range(200_000), 1.0]
+    if shape == "uneven":  # thousands of short messages, then a few long ones
+        short = [{"role": "user", "content": f"ok {index}"} for index in range(3000)]
+        return short + [{"role": "tool", "content": "x" * 15_000}] * 60
+    if shape == "an object of 30,000 members":
+        return {"result": {f"field_{index}": f"value {index} ✓" for index in range(30_000)}}
+    if shape == "an object of messages":
+        return {f"m{index:05d}": message for index, message in enumerate(messages)}
     return messages
 
 
 @pytest.mark.parametrize("shape", [
     "messages", "messages, 1.0 at 0", "messages, 1.0 at 1500", "messages, 1.0 at 2999",
-    "transcript", "nested, refused outside", "strings", "numbers", "integers, 1.0 last"])
+    "transcript", "nested, refused outside", "strings", "numbers", "integers, 1.0 last",
+    "uneven", "an object of 30,000 members", "an object of messages"])
 def test_a_large_value_is_hashed_a_piece_at_a_time(
         mode: str, shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """About a megabyte reaches SHA-256 in pieces of at most 128 KiB (glibc's mmap
