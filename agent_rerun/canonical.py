@@ -108,9 +108,10 @@ def _fast_jcs_sha256(value: Any, depth: int) -> str:
     """The hex SHA-256 of the fast path's bytes, hashed as they are written, a
     part at a time: orjson's in pieces of about ``SLICE_CHARS`` characters, ours
     every ``_SPILL_AT`` chunks and after each string of ``_LONG_STRING``
-    characters or more (a single string is one piece, however long). Holding a value's bytes whole costs page faults on every call
-    once it passes the mmap threshold, and a transcript of a million messages
-    would hold millions of small chunks at once."""
+    characters or more (a single string is one piece, however long). Holding
+    a value's bytes whole costs page faults on every call once they pass the
+    mmap threshold, and a transcript of a million messages would hold millions
+    of small chunks at once."""
     accelerated = plain_jcs_sha256(value, depth)
     if accelerated is not None:
         return accelerated
@@ -297,7 +298,7 @@ def _encode_runs(items: list[Any], emit: Any, depth: int, split: int) -> None:
     up to the next item it does not take, which is encoded by ``_encode_part``:
     a call per item cost as much as the orjson time saved on a 10 MB step. A
     run is also cut after about ``SLICE_CHARS`` characters, so that a hashed
-    list is written a slice at a time here too (see ``plain_jcs_sha256``).
+    list is written a piece at a time here too (see ``plain_jcs_pieces``).
     """
     sink = _hashing_sink(emit)
     separator = b"["

@@ -32,10 +32,9 @@ from agent_rerun.jsonvalue import MAX_DEPTH, MAX_SAFE_INTEGER
 #: Until orjson has been loaded, values the walk counts below this (about the
 #: characters of their JSON text, see ``_safe_chars``) are encoded in Python:
 #: ``rerun verify`` of a small bundle should not pay for importing orjson at
-#: start-up. Once it is loaded (by a large value, or by
-#: ``preload`` in a batch), every value orjson writes as JCS goes to it: even a
-#: message of a few hundred characters is walked and written faster than our
-#: encoder writes it.
+#: start-up. Once it is loaded (by a large value, or by ``preload`` in a batch),
+#: every value orjson writes as JCS goes to it: even a message of a few hundred
+#: characters is walked and written faster than our encoder writes it.
 MIN_CHARS = 4096
 
 DISABLE_ENV = "RERUN_NO_ACCELERATOR"
