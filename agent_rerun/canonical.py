@@ -9,7 +9,9 @@ spent most of capture and verify inside it. ``jcs_bytes`` therefore takes a fast
 path for plain JSON values (exact ``dict``/``list``/``str``/``int``/``float``/
 ``bool``/``None``) that escapes strings with the C JSON string encoder, and hands
 everything else to ``rfc8785.dumps`` unchanged, so the bytes, and the exception
-raised for a value JCS cannot encode, are always exactly ``rfc8785``'s. With the
+raised for a value JCS cannot encode, are always exactly ``rfc8785``'s, but for
+one thing the spec adds: an integer past 2**53 - 1 that is a double's own digits
+(2**53, say) is written as those digits, where ``rfc8785`` refuses it. With the
 optional ``agent-rerun[fast]`` extra, large values that orjson provably writes
 as JCS go to orjson first (``agent_rerun.fastjcs``).
 """
